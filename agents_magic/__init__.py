@@ -1,0 +1,42 @@
+"""agents_magic: LLM agent workflows written as YAML, run on LangGraph, right inside Jupyter.
+
+``%load_ext agents_magic`` is instant: public names are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentsMagicError", "ConfigError", "InputError", "NodeOutputError", "ProviderError",
+    "RunResult", "Workflow", "arun", "load", "run",
+]
+
+_LAZY = {
+    "load": "agents_magic.config._loader",
+    "run": "agents_magic._api",
+    "arun": "agents_magic._api",
+    "Workflow": "agents_magic._workflow",
+    "RunResult": "agents_magic._result",
+    "AgentsMagicError": "agents_magic.errors",
+    "ConfigError": "agents_magic.errors",
+    "InputError": "agents_magic.errors",
+    "ProviderError": "agents_magic.errors",
+    "NodeOutputError": "agents_magic.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'agents_magic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,64 @@
+"""The public functions: ``load``, ``run`` (sync, works inside Jupyter) and ``arun`` (async)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Iterable
+
+from ._result import RunResult
+from ._workflow import Workflow
+from .config._loader import load
+from .engine.events import Sink
+
+
+def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
+    return workflow if isinstance(workflow, Workflow) else load(workflow)
+
+
+async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
+               sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
+               stream: bool = False, run_id: str | None = None, _box: list[RunResult] | None = None
+               ) -> RunResult:
+    """Run a workflow in the current event loop.
+
+    Parameters
+    ----------
+    workflow
+        A :class:`Workflow`, YAML text or a ``.yaml`` path.
+    inputs
+        Initial state values; required fields must be present.
+    sinks
+        Callables that receive every :mod:`RunEvent <agents_magic.engine.events>`.
+    model, provider
+        Override every node's LLM for this run.
+    stream
+        Stream tokens (emitted as ``TokenDelta`` events).
+
+    Raises
+    ------
+    ConfigError, InputError, ProviderError
+        Before any LLM call, when the workflow, inputs or LLM settings are unusable.
+    """
+    from .engine._run import execute
+
+    return await execute(_workflow(workflow), inputs, sinks=sinks, model=model, provider=provider,
+                         stream=stream, run_id=run_id, box=_box)
+
+
+def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,
+        **options: Any) -> RunResult:
+    """Run a workflow synchronously; safe where an event loop is already running (Jupyter).
+
+    Takes the same options as :func:`arun`. On KeyboardInterrupt the run is cancelled and a
+    result with status ``cancelled`` is returned.
+    """
+    from .engine import _loop
+
+    box: list[RunResult] = []
+    try:
+        return _loop.wait(arun(_workflow(workflow), inputs, _box=box, **options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if box:
+            return box[0]
+        raise

@@ -1,0 +1,105 @@
+"""RunResult: what a run returns — outputs, status, totals and one row per node execution."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NODE_COLUMNS = ["node_id", "iteration", "status", "model", "provider", "prompt_tokens",
+                "completion_tokens", "cost_usd", "duration_ms", "started_at", "cached", "attempts",
+                "error"]
+
+
+@dataclass
+class RunResult:
+    """The result of one workflow run.
+
+    ``outputs`` is the final state (for a failed run: the state as the finished nodes left it);
+    ``nodes`` is a DataFrame with one row per node execution, in the order they finished.
+    """
+
+    __module__ = "agents_magic"
+
+    run_id: str
+    workflow: str
+    status: str
+    outputs: dict[str, Any]
+    error: str | None = None
+    cost_usd: float = 0.0
+    total_tokens: int = 0
+    duration_ms: float = 0.0
+    node_rows: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.node_rows, columns=NODE_COLUMNS)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The per-node table (same as ``nodes``)."""
+        return self.nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "workflow": self.workflow, "status": self.status,
+                "outputs": self.outputs, "error": self.error, "cost_usd": self.cost_usd,
+                "total_tokens": self.total_tokens, "duration_ms": round(self.duration_ms, 2),
+                "nodes": self.node_rows, "warnings": self.warnings}
+
+    def summary(self) -> str:
+        return (f"{self.workflow} {self.status} in {self.duration_ms / 1000:.2f}s · "
+                f"{self.total_tokens} tokens · ${self.cost_usd:.6f} · run {self.run_id}")
+
+    def __repr__(self) -> str:
+        lines = [f"RunResult({self.summary()})"]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        for key, value in self.outputs.items():
+            if not key.startswith("_"):
+                lines.append(f"  {key} = {_short(value)}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = {"succeeded": "#1a7f37", "cancelled": "#9a6700"}.get(self.status, "#cf222e")
+        outputs = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_short(v, 300))}</td></tr>"
+            for k, v in self.outputs.items() if not k.startswith("_")
+        )
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in
+                             ("node_id", "iteration", "status", "model", "prompt_tokens",
+                              "completion_tokens", "cost_usd", "duration_ms", "cached")) + "</tr>"
+            for r in self.node_rows
+        )
+        error = f"<div style='color:{colour}'>{html.escape(self.error)}</div>" if self.error else ""
+        return (
+            f"<div class='am-result'><b style='color:{colour}'>{html.escape(self.status)}</b> "
+            f"<code>{html.escape(self.workflow)}</code> · {self.duration_ms / 1000:.2f}s · "
+            f"{self.total_tokens} tokens · ${self.cost_usd:.6f}{error}"
+            f"<table><tr><th>output</th><th>value</th></tr>{outputs}</table>"
+            "<table><tr><th>node</th><th>iter</th><th>status</th><th>model</th><th>in</th>"
+            f"<th>out</th><th>cost $</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
+        )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

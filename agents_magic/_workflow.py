@@ -1,0 +1,95 @@
+"""The validated workflow object users hold: ``wf = agents_magic.load(...)``; ``wf.run(topic=...)``."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from typing import TYPE_CHECKING, Any
+
+from .config import _types
+from .config._schema import WorkflowSpec
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from ._result import RunResult
+
+
+class Workflow:
+    """A validated workflow: its spec, its YAML text and where it came from."""
+
+    __module__ = "agents_magic"
+
+    def __init__(self, spec: WorkflowSpec, text: str, *, source: str = "<string>", name: str | None = None):
+        self.spec = spec
+        self.yaml = text
+        self.source = source
+        self.name = name or spec.flow.name
+        self._compiled: dict[Any, Any] = {}
+
+    @property
+    def hash(self) -> str:
+        """Short content hash of the YAML text."""
+        return hashlib.sha256(self.yaml.encode()).hexdigest()[:16]
+
+    @property
+    def required_inputs(self) -> list[str]:
+        return [n for n, f in self.spec.state.fields.items() if f.required]
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.spec.nodes]
+
+    def initial_state(self, inputs: dict[str, Any] | None) -> dict[str, Any]:
+        """Defaults plus ``inputs``, type-checked; every problem is reported in one InputError."""
+        inputs = dict(inputs or {})
+        fields = self.spec.state.fields
+        problems = []
+        state: dict[str, Any] = {}
+        for name in inputs:
+            if name not in fields:
+                from .config._validate import did_you_mean
+
+                hint = did_you_mean(name, fields)
+                problems.append(f"unknown input `{name}`" + (f" ({hint})" if hint else ""))
+        for name, field in fields.items():
+            if name in inputs:
+                try:
+                    value = _types.adapter(field.type, field.schema_).validate_python(inputs[name])
+                    state[name] = _types.to_plain(value)
+                except Exception as exc:
+                    first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+                    problems.append(f"input `{name}` should be `{field.type}`: {first}, got {inputs[name]!r}")
+            elif field.required:
+                problems.append(f"missing required input `{name}` ({field.type})"
+                                + (f": {field.description}" if field.description else ""))
+            else:
+                state[name] = field.default
+        if problems:
+            raise InputError(f"{len(problems)} input problem{'s' if len(problems) > 1 else ''} for "
+                             f"`{self.name}`: " + "; ".join(problems))
+        return state
+
+    def run(self, inputs: dict[str, Any] | None = None, /, **input_values: Any) -> RunResult:
+        """Run synchronously; inputs by dict and/or keyword (``wf.run(topic="x")``)."""
+        from ._api import run
+
+        return run(self, {**(inputs or {}), **input_values})
+
+    async def arun(self, inputs: dict[str, Any] | None = None, /, **input_values: Any) -> RunResult:
+        from ._api import arun
+
+        return await arun(self, {**(inputs or {}), **input_values})
+
+    def __repr__(self) -> str:
+        return (f"<Workflow {self.name!r}: {len(self.spec.nodes)} nodes, "
+                f"inputs {self.required_inputs or 'none required'}>")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(n.id)}</code></td><td>{html.escape(', '.join(n.outputs))}</td></tr>"
+            for n in self.spec.nodes
+        )
+        return (f"<div><b>Workflow</b> <code>{html.escape(self.name)}</code> — "
+                f"{len(self.spec.nodes)} nodes; required inputs: "
+                f"{html.escape(', '.join(self.required_inputs) or 'none')}"
+                f"<table><tr><th>node</th><th>outputs</th></tr>{rows}</table></div>")

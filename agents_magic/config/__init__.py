@@ -1,0 +1,1 @@
+"""The workflow dialect: parsing with a source map, the pydantic schema and validation."""

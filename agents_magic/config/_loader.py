@@ -1,0 +1,194 @@
+"""Load workflow text into a validated :class:`~agents_magic.Workflow`, or raise ConfigError."""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, Problem
+from . import _validate
+from ._schema import WorkflowSpec
+from ._sourcemap import SourceMap, format_path, parse
+
+_MESSAGES = {
+    "missing": "missing required field `{key}`",
+    "extra_forbidden": "unknown field `{key}`",
+}
+
+
+def read_source(text_or_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Return ``(text, source_label)``: a path is read, YAML text is used as is."""
+    if isinstance(text_or_path, os.PathLike) or (
+        isinstance(text_or_path, str) and "\n" not in text_or_path
+        and text_or_path.strip().endswith((".yaml", ".yml"))
+    ):
+        path = Path(text_or_path)
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise ConfigError([Problem(f"cannot read `{path}`: {exc.strerror}")], str(path)) from None
+    return str(text_or_path), "<string>"
+
+
+def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[WorkflowSpec, SourceMap]:
+    """Parse and validate ``text``; every problem is collected into one ConfigError."""
+    try:
+        data, smap = parse(text, line_offset)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + line_offset if mark else None
+        message = f"malformed YAML: {exc.problem or exc.context}"
+        lines = text.splitlines()
+        snippet = lines[mark.line].strip() if mark and mark.line < len(lines) else ""
+        raise ConfigError([Problem(message, line, mark.column + 1 if mark else None,
+                                   hint="check indentation, colons and quotes", snippet=snippet)],
+                          source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(f"malformed YAML: {exc}")], source) from None
+    if not isinstance(data, dict):
+        raise ConfigError([smap.problem((), "a workflow must be a YAML mapping with `flow`, "
+                                        "`state`, `nodes` and `edges`")], source)
+    problems: list[Problem] = []
+    spec = None
+    try:
+        spec = WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc, data, smap)
+    problems += _validate.check(data, smap)
+    if problems or spec is None:
+        raise ConfigError(_dedupe(problems), source)
+    return spec, smap
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        key = (p.line, p.column, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the union-member tags pydantic puts in ``loc``; keep the real data path."""
+    path: list[Any] = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            path.append(part)
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            path.append(part)
+            data = data[part]
+        elif isinstance(data, dict) and isinstance(part, str) and part.replace("_", "") in data:
+            path.append(part.replace("_", ""))  # aliases: from_ → from, schema_ → schema
+            data = data[path[-1]]
+    return tuple(path)
+
+
+def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
+    """Field names (by alias) accepted at ``path`` in the schema."""
+    current: Any = WorkflowSpec
+    for part in path:
+        current = _descend(current, part)
+        if current is None:
+            return []
+    model = _model_of(current)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if _model_of(arg):
+                return _model_of(arg)
+    return None
+
+
+def _descend(annotation: Any, part: Any) -> Any:
+    model = _model_of(annotation)
+    if model is not None and isinstance(part, str):
+        for name, field in model.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    for arg in typing.get_args(annotation) or ():
+        origin = typing.get_origin(arg) or arg
+        if isinstance(part, int) and origin is list:
+            return typing.get_args(arg)[0]
+        if isinstance(part, str) and origin is dict:
+            return typing.get_args(arg)[1]
+    origin = typing.get_origin(annotation)
+    if origin is list and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    return None
+
+
+def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list[Problem]:
+    out: list[Problem] = []
+    seen_paths: set[tuple[Any, ...]] = set()
+    for err in exc.errors():
+        loc, kind = tuple(err["loc"]), err["type"]
+        path = _data_path(loc, data)
+        if kind == "missing":
+            key = loc[-1].rstrip("_") if isinstance(loc[-1], str) else loc[-1]
+            parent = _data_path(loc[:-1], data)
+            out.append(smap.problem(parent, _MESSAGES["missing"].format(key=key),
+                                    f"add `{key}:` to {format_path(parent) or 'the document'}"))
+            continue
+        if kind == "extra_forbidden":
+            key = path[-1]
+            allowed = _allowed_keys(path[:-1])
+            out.append(smap.problem(path, _MESSAGES["extra_forbidden"].format(key=key),
+                                    _validate.did_you_mean(key, allowed)
+                                    or f"allowed here: {', '.join(allowed)}", key=True))
+            continue
+        if path in seen_paths:  # one report per place for union types
+            continue
+        seen_paths.add(path)
+        message = err["msg"].removeprefix("Value error, ")
+        if kind == "literal_error" and path == ("schema_version",):
+            out.append(smap.problem(path, f"unsupported schema_version {err['input']!r}",
+                                    'use schema_version: "1.0"'))
+            continue
+        name = path[-1] if path and isinstance(path[-1], str) else ""
+        if kind.endswith("_type") or kind.endswith("_parsing") or kind.startswith(("greater", "less")):
+            message = f"`{name or format_path(path)}`: {message[0].lower()}{message[1:]}, got {err['input']!r}"
+        out.append(smap.problem(path, message))
+    return out
+
+
+def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: str | None = None) -> Any:
+    """Load a workflow from YAML text or a ``.yaml`` path.
+
+    Parameters
+    ----------
+    text_or_path
+        YAML text, or the path of a ``.yaml``/``.yml`` file.
+    line_offset
+        Added to every reported line (a notebook cell's magic line counts as one).
+    name
+        Overrides ``flow.name``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each with line and column.
+    """
+    from .._workflow import Workflow
+
+    text, source = read_source(text_or_path)
+    spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
+    return Workflow(spec, text, source=source, name=name)

@@ -1,0 +1,181 @@
+"""Pydantic models of the workflow dialect (schema_version "1.0")."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+START, END = "START", "END"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class _Open(BaseModel):
+    """Sections owned by later features: parsed and kept, not yet interpreted."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class FlowMeta(_Strict):
+    name: str
+    description: str | None = None
+    version: str | None = None
+
+
+class StateField(_Strict):
+    type: str
+    required: bool = False
+    default: Any = None
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class StateSchema(_Strict):
+    fields: dict[str, StateField]
+
+
+class OutputField(_Strict):
+    name: str
+    type: str = "str"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class OutputSchema(_Strict):
+    type: str = "str"
+    fields: list[OutputField] | None = None
+    description: str | None = None
+
+
+class LLMSettings(_Strict):
+    """LLM settings: workflow defaults, per-provider defaults or a node override."""
+
+    provider: str | None = None
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, gt=0)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout: float | None = Field(None, gt=0)
+    max_retries: int | None = Field(None, ge=0)
+    responses: list[Any] | None = None
+    params: dict[str, Any] | None = None
+
+
+class LLMDefaults(LLMSettings):
+    providers: dict[str, LLMSettings] | None = None
+
+
+class RouteCondition(_Strict):
+    logic: str
+
+
+class Route(_Strict):
+    condition: RouteCondition | str
+    to: str
+
+    @property
+    def logic(self) -> str:
+        return self.condition if isinstance(self.condition, str) else self.condition.logic
+
+
+class Loop(_Strict):
+    condition_field: str
+    max_iterations: int = Field(gt=0)
+    exit_to: str
+
+
+class Edge(_Strict):
+    from_: str = Field(alias="from")
+    to: str | list[str] | None = None
+    condition: str | None = None
+    routes: list[Route] | None = None
+    loop: Loop | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Edge:
+        if self.to is None and not self.routes and self.loop is None:
+            raise ValueError("an edge needs `to`, `routes` or `loop`")
+        if self.routes and (self.to is not None or self.condition is not None):
+            raise ValueError("an edge with `routes` takes neither `to` nor `condition`")
+        if isinstance(self.to, list) and (self.condition or self.loop):
+            raise ValueError("a fan-out edge (`to: [...]`) cannot have a condition or loop")
+        return self
+
+    @property
+    def targets(self) -> list[str]:
+        """Every node this edge may lead to."""
+        out = self.to if isinstance(self.to, list) else ([self.to] if self.to else [])
+        out = list(out) + [r.to for r in self.routes or []]
+        if self.loop:
+            out += [self.loop.exit_to] + ([] if self.to else [self.from_])
+        return out
+
+
+class Node(_Strict):
+    id: str
+    description: str | None = None
+    prompt: str | None = None
+    outputs: list[str] = Field(default_factory=list)
+    output_schema: OutputSchema = Field(default_factory=OutputSchema)
+    llm: LLMSettings | None = None
+    inputs: dict[str, str] | None = None
+    tools: list[Any] | None = None
+    code: str | None = None
+    sandbox: Any = None
+    memory: Any = None
+    optimize: Any = None
+    log_prompts: bool | None = None
+    log_artifacts: bool | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"node id `{value}` must be a Python identifier (letters, digits, _)")
+        if value in (START, END):
+            raise ValueError(f"`{value}` is reserved for the graph's entry and exit")
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_or_code(self) -> Node:
+        if self.prompt is None and self.code is None:
+            raise ValueError("a node needs a `prompt` (LLM node) or `code` (code node)")
+        return self
+
+
+class Execution(_Strict):
+    timeout: float = Field(120, gt=0, description="Seconds allowed for one LLM call.")
+    max_retries: int = Field(3, ge=0)
+    retry_backoff: float = Field(0.5, ge=0, description="First retry delay in seconds; doubles.")
+    max_concurrency: int = Field(16, gt=0)
+    max_iterations: int = Field(25, gt=0, description="Cap on visits of one node in a run.")
+    budget_usd: float | None = Field(None, ge=0)
+
+
+class GlobalConfig(_Strict):
+    llm: LLMDefaults | None = None
+    execution: Execution = Field(default_factory=Execution)
+    storage: _Open | None = None
+    observability: _Open | None = None
+    memory: _Open | None = None
+    profiling: _Open | None = None
+    sandbox: _Open | None = None
+    ab_test: _Open | None = None
+    gates: list[Any] | None = None
+    tools: _Open | None = None
+
+
+class WorkflowSpec(_Strict):
+    """The whole validated workflow document."""
+
+    schema_version: Literal["1.0"] = "1.0"
+    flow: FlowMeta
+    state: StateSchema
+    nodes: list[Node] = Field(min_length=1)
+    edges: list[Edge] = Field(min_length=1)
+    config: GlobalConfig = Field(default_factory=GlobalConfig)
+    optimization: _Open | None = None

@@ -1,0 +1,280 @@
+"""Checks that need the whole workflow: names, references, conditions and graph shape.
+
+They run on the raw parsed data, defensively, so they can report alongside pydantic's own
+problems: a user sees every mistake in one go.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from typing import Any
+
+from ..errors import Problem
+from . import _types
+from ._conditions import ConditionSyntaxError, compile_condition
+from ._schema import END, START
+from ._sourcemap import SourceMap, format_path
+from ._template import placeholders, reference
+
+PROVIDERS = ("openai", "anthropic", "google", "gemini", "ollama", "mock", "azure", "groq",
+             "mistral", "bedrock", "vertex_ai", "openrouter", "together_ai", "deepseek", "xai")
+LOOP_PREFIX = "_loop_iteration_"
+
+
+def did_you_mean(word: Any, choices: Any) -> str:
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else ""
+
+
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+class _Checker:
+    def __init__(self, data: dict[str, Any], smap: SourceMap) -> None:
+        self.data, self.smap, self.problems = data, smap, []
+        state = data.get("state")
+        fields = state.get("fields") if isinstance(state, dict) else None
+        self.fields: dict[str, Any] = fields if isinstance(fields, dict) else {}
+        self.nodes = _dicts(data.get("nodes"))
+        self.edges = _dicts(data.get("edges"))
+        self.ids = [n.get("id") for _, n in self.nodes if isinstance(n.get("id"), str)]
+
+    def add(self, path: tuple[Any, ...], message: str, hint: str = "", *, key: bool = False) -> None:
+        self.problems.append(self.smap.problem(path, message, hint, key=key))
+
+    def add_at(self, path: tuple[Any, ...], needle: str, message: str, hint: str = "") -> None:
+        line, column = self.smap.find_in_line(path, needle)
+        self.problems.append(Problem(message, line, column, format_path(path), hint, self.smap.snippet(line)))
+
+    # -- state -------------------------------------------------------------------------------
+    def state(self) -> None:
+        for name, spec in self.fields.items():
+            base = ("state", "fields", name)
+            if not isinstance(spec, dict) or "type" not in spec:
+                continue  # pydantic reports the shape
+            try:
+                _types.check(spec["type"])
+            except _types.TypeSyntaxError as exc:
+                word = str(spec["type"]).split("[")[0]
+                self.add((*base, "type"), str(exc), did_you_mean(word, _types.TYPE_NAMES)
+                         or "types: str int float bool list[T] dict[K,V] object")
+                continue
+            if spec.get("required") and spec.get("default") is not None:
+                self.add((*base, "default"), f"`{name}` is required and also has a default",
+                         "drop `required: true` or the default")
+            if spec.get("default") is not None:
+                try:
+                    _types.adapter(spec["type"], spec.get("schema")).validate_python(
+                        spec["default"], strict=True)
+                except Exception:
+                    self.add((*base, "default"),
+                             f"default {spec['default']!r} is not a valid `{spec['type']}`")
+
+    def state_ref(self, path: tuple[str, ...], where: tuple[Any, ...], text: str,
+                  locals_: tuple[str, ...] = ()) -> None:
+        if not path:
+            self.add_at(where, text, f"empty reference `{text}`")
+            return
+        head = path[0]
+        if head in locals_ or head.startswith(LOOP_PREFIX):
+            return
+        if head not in self.fields:
+            self.add_at(where, text, f"`{text}` refers to undefined state field `{head}`",
+                        did_you_mean(head, [*self.fields, *locals_]) or "declare it under state.fields")
+            return
+        spec = self.fields[head]
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if len(path) > 1 and isinstance(schema, dict) and path[1] not in schema:
+            self.add_at(where, text, f"`{text}`: `{head}` has no field `{path[1]}`",
+                        did_you_mean(path[1], schema))
+
+    # -- nodes -------------------------------------------------------------------------------
+    def nodes_(self) -> None:
+        seen: set[str] = set()
+        for i, node in self.nodes:
+            base = ("nodes", i)
+            node_id = node.get("id")
+            if isinstance(node_id, str):
+                if node_id in seen:
+                    self.add((*base, "id"), f"duplicate node id `{node_id}`", "node ids must be unique")
+                seen.add(node_id)
+            outputs = node.get("outputs") if isinstance(node.get("outputs"), list) else []
+            for j, out in enumerate(outputs):
+                if isinstance(out, str) and out not in self.fields:
+                    self.add((*base, "outputs", j), f"output `{out}` is not declared in state.fields",
+                             did_you_mean(out, self.fields) or f"add `{out}` under state.fields")
+            self.output_schema(node, base, outputs)
+            renames = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+            for local, ref in renames.items():
+                if isinstance(ref, str):
+                    self.state_ref(reference(ref), (*base, "inputs", local), ref)
+            prompt = node.get("prompt")
+            if isinstance(prompt, str):
+                for ph in placeholders(prompt):
+                    if not ph.valid:
+                        self.add_at((*base, "prompt"), ph.text, f"`{ph.text}` is not a placeholder",
+                                    "placeholders look like {state.field}; write {{ and }} for literal braces")
+                    elif ph.text.replace(" ", "").startswith("{state."):
+                        self.state_ref(ph.path, (*base, "prompt"), ph.text)
+                    else:
+                        self.state_ref(ph.path, (*base, "prompt"), ph.text, tuple(renames))
+            self.llm(node.get("llm"), (*base, "llm"))
+
+    def output_schema(self, node: dict[str, Any], base: tuple[Any, ...], outputs: list[Any]) -> None:
+        schema = node.get("output_schema")
+        if not isinstance(schema, dict):
+            if len(outputs) > 1:
+                self.add((*base, "outputs"), "a node with several outputs needs an object output_schema",
+                         "add output_schema: {type: object, fields: [{name: ..., type: ...}]}")
+            return
+        kind = schema.get("type", "str")
+        if kind == "object":
+            fields = _dicts(schema.get("fields"))
+            if not fields:
+                self.add((*base, "output_schema"), "an object output_schema needs `fields`")
+                return
+            names = [f.get("name") for _, f in fields]
+            for j, field in fields:
+                try:
+                    _types.check(field.get("type", "str"))
+                except _types.TypeSyntaxError as exc:
+                    self.add((*base, "output_schema", "fields", j, "type"), str(exc),
+                             did_you_mean(str(field.get("type")).split("[")[0], _types.TYPE_NAMES))
+            for j, out in enumerate(outputs):
+                if out not in names:
+                    self.add((*base, "outputs", j), f"output `{out}` has no field in output_schema",
+                             did_you_mean(out, names) or f"add a field named `{out}`")
+            return
+        try:
+            _types.check(kind)
+        except _types.TypeSyntaxError as exc:
+            self.add((*base, "output_schema", "type"), str(exc), did_you_mean(kind, _types.TYPE_NAMES))
+        if len(outputs) > 1:
+            self.add((*base, "outputs"), f"a `{kind}` output_schema fills only one output",
+                     "use type: object with one field per output")
+
+    def llm(self, llm: Any, base: tuple[Any, ...]) -> None:
+        if not isinstance(llm, dict):
+            return
+        provider = llm.get("provider")
+        if isinstance(provider, str) and provider not in PROVIDERS:
+            self.add((*base, "provider"), f"unknown provider `{provider}`",
+                     did_you_mean(provider, PROVIDERS) or f"known providers: {', '.join(PROVIDERS)}; "
+                     "or leave provider out and write a LiteLLM model string such as `groq/llama3-8b`")
+        for name, sub in (llm.get("providers") or {}).items() if isinstance(llm.get("providers"), dict) else []:
+            if name not in PROVIDERS:
+                self.add((*base, "providers", name), f"unknown provider `{name}`",
+                         did_you_mean(name, PROVIDERS), key=True)
+
+    # -- edges and graph ---------------------------------------------------------------------
+    def endpoint(self, name: Any, path: tuple[Any, ...], *, source: bool) -> None:
+        if not isinstance(name, str):
+            return
+        allowed = [START] if source else [END]
+        if name in self.ids or name in allowed:
+            return
+        if name == (END if source else START):
+            self.add(path, f"an edge cannot {'leave END' if source else 'enter START'}")
+            return
+        self.add(path, f"edge {'from' if source else 'to'} unknown node `{name}`",
+                 did_you_mean(name, [*self.ids, *allowed]) or f"nodes: {', '.join(self.ids)}")
+
+    def condition(self, text: Any, path: tuple[Any, ...]) -> None:
+        if not isinstance(text, str) or text.strip() == "default":
+            return
+        try:
+            cond = compile_condition(text)
+        except ConditionSyntaxError as exc:
+            self.add(path, f"condition `{text}`: {exc} (column {exc.column} of the condition)",
+                     "conditions allow state fields, literals, comparisons, and/or/not, in, + - * /")
+            return
+        for ref in cond.references:
+            self.state_ref(ref, path, ".".join(ref))
+
+    def edges_(self) -> None:
+        for i, edge in self.edges:
+            base = ("edges", i)
+            self.endpoint(edge.get("from"), (*base, "from"), source=True)
+            to = edge.get("to")
+            for j, target in enumerate(to) if isinstance(to, list) else [(None, to)]:
+                self.endpoint(target, (*base, "to") if j is None else (*base, "to", j), source=False)
+            self.condition(edge.get("condition"), (*base, "condition"))
+            for j, route in _dicts(edge.get("routes")):
+                cond = route.get("condition")
+                logic = cond.get("logic") if isinstance(cond, dict) else cond
+                self.condition(logic, (*base, "routes", j, "condition"))
+                self.endpoint(route.get("to"), (*base, "routes", j, "to"), source=False)
+            loop = edge.get("loop")
+            if isinstance(loop, dict):
+                field = loop.get("condition_field")
+                if isinstance(field, str) and field not in self.fields:
+                    self.add((*base, "loop", "condition_field"),
+                             f"loop condition_field `{field}` is not a state field",
+                             did_you_mean(field, self.fields))
+                self.endpoint(loop.get("exit_to"), (*base, "loop", "exit_to"), source=False)
+
+    def graph(self) -> None:
+        if not self.ids or not self.edges:
+            return
+        succ: dict[str, set[str]] = {n: set() for n in [START, END, *self.ids]}
+        for _, edge in self.edges:
+            src = edge.get("from")
+            if src not in succ:
+                continue
+            targets: list[Any] = []
+            to = edge.get("to")
+            targets += to if isinstance(to, list) else [to]
+            targets += [r.get("to") for _, r in _dicts(edge.get("routes"))]
+            loop = edge.get("loop")
+            if isinstance(loop, dict):
+                targets += [loop.get("exit_to")] + ([] if to else [src])
+            succ[src].update(t for t in targets if t in succ)
+        if not succ[START]:
+            self.add(("edges",), "no edge leaves START", "add an edge such as {from: START, to: "
+                     f"{self.ids[0]}}}")
+            return
+        reach = _closure(START, succ)
+        pred: dict[str, set[str]] = {n: set() for n in succ}
+        for src, targets in succ.items():
+            for t in targets:
+                pred[t].add(src)
+        to_end = _closure(END, pred)
+        for i, node in self.nodes:
+            node_id = node.get("id")
+            if not isinstance(node_id, str):
+                continue
+            if node_id not in reach:
+                self.add(("nodes", i, "id"), f"node `{node_id}` is unreachable from START",
+                         "add an edge into it, or remove the node")
+            elif node_id not in to_end:
+                cyclic = node_id in _closure(node_id, succ, include_self=False)
+                self.add(("nodes", i, "id"),
+                         f"loop without exit: node `{node_id}` never reaches END" if cyclic
+                         else f"node `{node_id}` has no path to END",
+                         "give the loop a condition edge or a `loop:` with exit_to" if cyclic
+                         else f"add an edge {{from: {node_id}, to: END}}")
+
+    def run(self) -> list[Problem]:
+        self.state()
+        self.nodes_()
+        self.edges_()
+        self.graph()
+        return self.problems
+
+
+def _closure(start: str, succ: dict[str, set[str]], include_self: bool = True) -> set[str]:
+    seen: set[str] = {start} if include_self else set()
+    queue = deque(succ.get(start, ()))
+    while queue:
+        node = queue.popleft()
+        if node not in seen:
+            seen.add(node)
+            queue.extend(succ.get(node, ()))
+    return seen
+
+
+def check(data: dict[str, Any], smap: SourceMap) -> list[Problem]:
+    """Every semantic problem of ``data`` (a parsed workflow document)."""
+    return _Checker(data, smap).run()

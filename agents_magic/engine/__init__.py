@@ -1,0 +1,1 @@
+"""The engine: compiles a workflow to LangGraph, runs it and emits RunEvents. No IPython here."""

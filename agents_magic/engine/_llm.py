@@ -1,0 +1,363 @@
+"""The one provider layer: resolve a node's LLM settings, call the model, retry, count and cost.
+
+Three routes share one contract (:func:`complete`):
+
+- ``http``: OpenAI-compatible endpoints (OpenAI, Ollama's ``/v1``, any ``api_base``) through a
+  lean, shared ``httpx`` client — LiteLLM's per-call work costs ~4.5 ms, this path ~1 ms;
+- ``litellm``: every other provider (Anthropic, Gemini, any LiteLLM model string);
+- ``mock``: the offline provider, which imports neither.
+
+Retries (exponential backoff with jitter, ``Retry-After`` honoured) apply to rate limits, 5xx
+and timeouts; auth errors, unknown models, bad requests and refused connections fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from ..config._schema import LLMDefaults, LLMSettings
+from ..errors import ProviderError
+from . import _cost
+
+OPENAI_BASE = "https://api.openai.com/v1"
+OLLAMA_BASE = "http://127.0.0.1:11434"
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY",
+           "gemini": "GEMINI_API_KEY"}
+LITELLM_PREFIX = {"google": "gemini", "ollama": "ollama_chat"}
+RETRY_CAP_S = 30.0
+SETTING_NAMES = ("provider", "model", "temperature", "max_tokens", "api_base", "api_key_env",
+                 "timeout", "max_retries", "responses", "params")
+
+
+class CallError(Exception):
+    """One failed attempt, classified; ``retryable`` decides whether another is made."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.retryable, self.retry_after = kind, retryable, retry_after
+
+
+@dataclass(frozen=True)
+class Target:
+    """A node's resolved LLM: where and how to call it. ``api_key`` never leaves this object."""
+
+    provider: str
+    model: str
+    route: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float = 120.0
+    max_retries: int = 3
+    responses: tuple[Any, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    attempts: int = 1
+    cached: bool = False
+
+
+def merge(*layers: LLMSettings | dict[str, Any] | None) -> dict[str, Any]:
+    """Later layers win; ``None`` values never override."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        items = layer.items() if isinstance(layer, dict) else ((n, getattr(layer, n)) for n in SETTING_NAMES)
+        out.update({k: v for k, v in items if v is not None and k in SETTING_NAMES})
+    return out
+
+
+def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, overrides: dict[str, Any],
+            *, timeout: float, max_retries: int, node_id: str = "") -> Target:
+    """Merge defaults ← per-provider defaults ← node ← run overrides, and check it can be called."""
+    first = merge(defaults, node_llm, overrides)
+    provider = first.get("provider")
+    model = str(first.get("model") or "")
+    if not provider and "/" in model:
+        provider = model.split("/", 1)[0]
+    per_provider = (defaults.providers or {}).get(provider or "") if defaults else None
+    s = merge(defaults, per_provider, node_llm, overrides)
+    s.setdefault("provider", provider)
+    provider = s.get("provider") or provider
+    model = str(s.get("model") or "")
+    if not provider and not model:
+        raise ProviderError("no LLM is configured: set config.llm.provider and model "
+                            "(or provider: mock to run offline)", node=node_id, kind="config")
+    if provider and model.startswith(f"{provider}/"):
+        model = model.split("/", 1)[1]
+    if provider == "mock":
+        return Target("mock", model or "mock", "mock", timeout=timeout, max_retries=0,
+                      responses=tuple(s.get("responses") or ()),
+                      params=tuple((s.get("params") or {}).items()))
+    if not model:
+        raise ProviderError(f"no model given for provider `{provider}`", node=node_id,
+                            provider=str(provider), kind="config")
+    api_base = s.get("api_base")
+    key_env = s.get("api_key_env") or KEY_ENV.get(str(provider))
+    api_key = os.environ.get(key_env) if key_env else None
+    if s.get("api_key_env") and not api_key:
+        raise ProviderError(f"missing API key: environment variable ${key_env} is not set",
+                            node=node_id, provider=str(provider), model=model, kind="auth")
+    if provider in ("openai", "ollama") or (api_base and provider in (None, "openai")):
+        route = "http"
+        if provider == "ollama":
+            base = (api_base or OLLAMA_BASE).rstrip("/")
+            api_base = base if base.endswith("/v1") else base + "/v1"
+        elif not api_base:
+            api_base = OPENAI_BASE
+            if not api_key:
+                raise ProviderError("missing API key: set $OPENAI_API_KEY (or name another "
+                                    "variable with llm.api_key_env)", node=node_id,
+                                    provider="openai", model=model, kind="auth")
+    else:
+        route = "litellm"
+        if key_env and not api_key and not api_base and provider in KEY_ENV:
+            raise ProviderError(f"missing API key: set ${key_env}", node=node_id,
+                                provider=str(provider), model=model, kind="auth")
+    return Target(
+        provider=str(provider or "openai"), model=model, route=route, api_base=api_base,
+        api_key=api_key, temperature=s.get("temperature"), max_tokens=s.get("max_tokens"),
+        timeout=float(s.get("timeout") or timeout),
+        max_retries=int(s["max_retries"] if s.get("max_retries") is not None else max_retries),
+        params=tuple((s.get("params") or {}).items()),
+    )
+
+
+# -- the shared HTTP client ------------------------------------------------------------------
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def _client() -> Any:
+    """One keep-alive ``httpx.AsyncClient`` per event loop (creating one costs milliseconds)."""
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(
+            max_connections=256, max_keepalive_connections=64), trust_env=False)
+        _clients[loop] = client
+    return client
+
+
+async def close_clients() -> None:
+    """Close this loop's client (called when a private loop shuts down)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        return float(headers.get("retry-after")) if headers.get("retry-after") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _status_error(status: int, body: str, headers: Any) -> CallError:
+    try:
+        message = json.loads(body)["error"]["message"]
+    except Exception:
+        message = body[:200] or f"HTTP {status}"
+    if status == 429:
+        return CallError("rate_limit", f"HTTP 429: {message}", retryable=True,
+                         retry_after=_retry_after(headers))
+    if status >= 500:
+        return CallError("server_error", f"HTTP {status}: {message}", retryable=True,
+                         retry_after=_retry_after(headers))
+    if status in (401, 403):
+        return CallError("auth", f"HTTP {status}: {message}", retryable=False)
+    if status == 404:
+        return CallError("not_found", f"HTTP 404 (unknown model or endpoint?): {message}", retryable=False)
+    return CallError("bad_request", f"HTTP {status}: {message}", retryable=False)
+
+
+async def _http_call(target: Target, body: dict[str, Any], on_token: Callable[[str], None] | None
+                     ) -> tuple[str, int, int]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    url = f"{(target.api_base or OPENAI_BASE).rstrip('/')}/chat/completions"
+    try:
+        if on_token is None:
+            response = await _client().post(url, json=body, headers=headers)
+            if response.status_code != 200:
+                raise _status_error(response.status_code, response.text, response.headers)
+            return _parse_reply(response.text)
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        async with _client().stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code != 200:
+                raise _status_error(response.status_code, (await response.aread()).decode(), response.headers)
+            return await _read_stream(response.aiter_lines(), on_token)
+    except httpx.ConnectError as exc:
+        raise CallError("connection", f"cannot connect to {url}: {exc}", retryable=False) from None
+    except httpx.TimeoutException as exc:
+        raise CallError("timeout", f"timed out talking to {url}: {exc}", retryable=True) from None
+    except httpx.HTTPError as exc:
+        raise CallError("connection", f"{type(exc).__name__}: {exc}", retryable=True) from None
+
+
+def _parse_reply(text: str) -> tuple[str, int, int]:
+    try:
+        data = json.loads(text)
+        message = data["choices"][0]["message"]
+        usage = data.get("usage") or {}
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise CallError("invalid_response", f"the provider sent an unreadable reply: {text[:120]!r}",
+                        retryable=True) from None
+    return (message.get("content") or "", int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0))
+
+
+async def _read_stream(lines: Any, on_token: Callable[[str], None]) -> tuple[str, int, int]:
+    parts: list[str] = []
+    prompt_tokens = completion_tokens = 0
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            break
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise CallError("invalid_response", f"unreadable stream chunk {payload[:80]!r}",
+                            retryable=True) from None
+        for choice in chunk.get("choices") or []:
+            delta = (choice.get("delta") or {}).get("content")
+            if delta:
+                parts.append(delta)
+                on_token(delta)
+        usage = chunk.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
+        completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
+    return "".join(parts), prompt_tokens, completion_tokens
+
+
+async def _litellm_call(target: Target, body: dict[str, Any], on_token: Callable[[str], None] | None
+                        ) -> tuple[str, int, int]:
+    litellm = import_litellm()
+    prefix = LITELLM_PREFIX.get(target.provider, target.provider)
+    model = target.model if "/" in target.model and target.provider not in LITELLM_PREFIX \
+        else f"{prefix}/{target.model}"
+    kwargs = {k: v for k, v in body.items() if k != "model"}
+    kwargs.update(model=model, api_base=target.api_base, api_key=target.api_key, num_retries=0,
+                  timeout=target.timeout)
+    try:
+        if on_token is None:
+            response = await litellm.acompletion(**kwargs)
+            usage = getattr(response, "usage", None)
+            return (response.choices[0].message.content or "",
+                    int(getattr(usage, "prompt_tokens", 0) or 0),
+                    int(getattr(usage, "completion_tokens", 0) or 0))
+        stream = await litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        async for chunk in stream:
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            if delta:
+                parts.append(delta)
+                on_token(delta)
+            usage = getattr(chunk, "usage", None)
+            if usage:
+                prompt_tokens = int(usage.prompt_tokens or 0)
+                completion_tokens = int(usage.completion_tokens or 0)
+        return "".join(parts), prompt_tokens, completion_tokens
+    except CallError:
+        raise
+    except Exception as exc:
+        raise _classify_litellm(exc) from None
+
+
+def _classify_litellm(exc: Exception) -> CallError:
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    message = str(exc)[:300]
+    if name == "RateLimitError" or status == 429:
+        return CallError("rate_limit", message, retryable=True)
+    if name in ("Timeout", "APITimeoutError") or isinstance(exc, asyncio.TimeoutError):
+        return CallError("timeout", message, retryable=True)
+    if name == "AuthenticationError" or status in (401, 403):
+        return CallError("auth", message, retryable=False)
+    if name == "NotFoundError" or status == 404:
+        return CallError("not_found", message, retryable=False)
+    if name == "APIConnectionError":
+        return CallError("connection", message, retryable=False)
+    if isinstance(status, int) and status >= 500:
+        return CallError("server_error", message, retryable=True)
+    return CallError("bad_request", f"{name}: {message}", retryable=False)
+
+
+def import_litellm() -> Any:
+    """Import LiteLLM with its remote price-map fetch and telemetry off."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+Caller = Callable[[Target, dict[str, Any], Any], Awaitable[tuple[str, int, int]]]
+
+
+async def complete(
+    target: Target,
+    messages: list[dict[str, str]],
+    *,
+    response_format: dict[str, Any] | None = None,
+    on_token: Callable[[str], None] | None = None,
+    on_retry: Callable[[int, float, CallError], None] | None = None,
+    node_id: str = "",
+    call_index: int = 0,
+    backoff_s: float = 0.5,
+) -> Completion:
+    """Call ``target`` with retries; raise :class:`ProviderError` when it cannot succeed."""
+    body: dict[str, Any] = {"model": target.model, "messages": messages}
+    if target.temperature is not None:
+        body["temperature"] = target.temperature
+    if target.max_tokens is not None:
+        body["max_tokens"] = target.max_tokens
+    if response_format is not None:
+        body["response_format"] = response_format
+    body.update(dict(target.params))
+    if target.route == "mock":
+        from .providers import _mock
+
+        text, p, c = await _mock.complete(target, messages, response_format, call_index, on_token)
+        return Completion(text, p, c, 0.0)
+    call: Caller = _http_call if target.route == "http" else _litellm_call
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            text, p, c = await asyncio.wait_for(call(target, body, on_token), target.timeout)
+            return Completion(text, p, c, _cost.cost_usd(target.provider, target.model, p, c), attempt)
+        except asyncio.TimeoutError:
+            error = CallError("timeout", f"no reply within {target.timeout:g}s", retryable=True)
+        except CallError as exc:
+            error = exc
+        if not error.retryable or attempt > target.max_retries:
+            raise ProviderError(str(error), node=node_id, provider=target.provider,
+                                model=target.model, attempts=attempt, kind=error.kind)
+        delay = min(RETRY_CAP_S, backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, RETRY_CAP_S))
+        if on_retry is not None:
+            on_retry(attempt, delay, error)
+        await asyncio.sleep(delay)

@@ -1,0 +1,42 @@
+"""A private event loop on a daemon thread, so synchronous callers can run async work anywhere,
+including where a loop is already running (Jupyter), and keep HTTP connections warm between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from typing import Any, Coroutine, TypeVar
+
+T = TypeVar("T")
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="agents-magic-loop", daemon=True).start()
+        return _loop
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule ``coro`` on the private loop."""
+    return asyncio.run_coroutine_threadsafe(coro, loop())
+
+
+def wait(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion; on KeyboardInterrupt cancel it, wait for it to unwind, re-raise."""
+    future = submit(coro)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        try:
+            future.result(timeout=5)
+        except BaseException:
+            pass
+        raise

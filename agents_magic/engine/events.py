@@ -1,0 +1,110 @@
+"""Run events: the engine emits them, sinks (live view, store, MLflow, reports) consume them.
+
+Every event is a frozen dataclass carrying ``run_id``; ``at`` is a Unix timestamp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    workflow: str
+    inputs: dict[str, Any]
+    at: float
+    nodes: tuple[str, ...] = ()
+    yaml: str = ""
+
+
+@dataclass(frozen=True)
+class NodeStarted:
+    run_id: str
+    node_id: str
+    iteration: int
+    at: float
+    provider: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    run_id: str
+    node_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCalled:
+    run_id: str
+    node_id: str
+    tool: str
+    arguments: dict[str, Any]
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class NodeRetrying:
+    """A call failed in a way worth retrying; the next attempt starts after ``delay_s``."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    delay_s: float
+    cause: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class NodeFinished:
+    run_id: str
+    node_id: str
+    iteration: int
+    at: float
+    started_at: float
+    duration_ms: float
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cached: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+    response: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class NodeFailed:
+    run_id: str
+    node_id: str
+    iteration: int
+    at: float
+    started_at: float
+    duration_ms: float
+    provider: str
+    model: str
+    error: str
+    kind: str
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    status: str  # succeeded | failed | cancelled | budget_exceeded
+    outputs: dict[str, Any]
+    at: float
+    duration_ms: float
+    cost_usd: float
+    total_tokens: int
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+RunEvent = Union[RunStarted, NodeStarted, TokenDelta, ToolCalled, NodeRetrying, NodeFinished,
+                 NodeFailed, RunFinished]
+Sink = Callable[[RunEvent], Any]

@@ -1,0 +1,62 @@
+"""The ``mock`` provider: deterministic, offline, free — for tutorials, tests and dry runs.
+
+Scripted ``responses`` are cycled per node; without them a reply is synthesised from the
+requested JSON schema (or a short text), seeded by the prompt so the same prompt gives the same
+reply. Usage is counted in words, cost is $0, and events look exactly like a real call's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any, Callable
+
+
+def _seed(messages: list[dict[str, str]]) -> int:
+    text = "\n".join(str(m.get("content", "")) for m in messages)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+
+def synthesise(schema: dict[str, Any], seed: int, name: str = "value") -> Any:
+    """A value satisfying ``schema``, chosen deterministically from ``seed``."""
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        if not props:
+            return {}
+        return {key: synthesise(sub, seed // (i + 2) + i, key) for i, (key, sub) in enumerate(props.items())}
+    if kind == "array":
+        return [synthesise(schema.get("items") or {"type": "string"}, seed, name)]
+    if kind == "integer":
+        return seed % 10
+    if kind == "number":
+        return round((seed % 1000) / 100, 2)
+    if kind == "boolean":
+        return bool(seed % 2)
+    return f"mock {name} {seed % 10_000:04d}"
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+async def complete(target: Any, messages: list[dict[str, str]], response_format: dict[str, Any] | None,
+                   call_index: int, on_token: Callable[[str], None] | None) -> tuple[str, int, int]:
+    params = dict(target.params)
+    if params.get("latency_ms"):
+        await asyncio.sleep(float(params["latency_ms"]) / 1000)
+    seed = _seed(messages)
+    if target.responses:
+        reply = target.responses[call_index % len(target.responses)]
+        text = reply if isinstance(reply, str) else json.dumps(reply)
+    elif response_format and response_format.get("type") == "json_schema":
+        text = json.dumps(synthesise(response_format["json_schema"]["schema"], seed))
+    else:
+        last = str(messages[-1].get("content", "")).strip().replace("\n", " ")
+        text = f"Mock reply to: {last[:60]}"
+    if on_token is not None:
+        for i, word in enumerate(text.split(" ")):
+            on_token(word if i == 0 else " " + word)
+    prompt_words = sum(_words(str(m.get("content", ""))) for m in messages)
+    return text, prompt_words, _words(text)

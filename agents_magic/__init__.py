@@ -40,3 +40,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext agents_magic``: register the ``%%workflow`` / ``%workflow`` magics."""
+    from .notebook._magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .notebook._magics import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -1,0 +1,454 @@
+"""The engine against a real HTTP peer: edges, loops, joins, retries, timeouts, structured output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+
+import agents_magic as am
+from agents_magic.engine import events as ev
+
+
+def wf(fake, body: str, *, fields: str, execution: str = "{timeout: 5, max_retries: 2, retry_backoff: 0.01}",
+       model: str = "gpt-4o-mini"):
+    return am.load(f"""
+schema_version: "1.0"
+flow: {{name: t}}
+state:
+  fields:
+{fields}
+{body}
+config:
+  llm: {{provider: openai, model: {model}, api_base: "{fake.base_url}"}}
+  execution: {execution}
+""")
+
+
+class Recorder(list):
+    def __call__(self, event):
+        self.append(event)
+
+    def of(self, kind):
+        return [e for e in self if isinstance(e, kind)]
+
+
+CHAIN = """
+nodes:
+  - {id: outline, prompt: "Outline {state.topic}", outputs: [outline]}
+  - {id: write, prompt: "Write from {outline} about {state.topic}", outputs: [article]}
+edges:
+  - {from: START, to: outline}
+  - {from: outline, to: write}
+  - {from: write, to: END}
+"""
+CHAIN_FIELDS = """    topic: {type: str, required: true}
+    outline: {type: str, default: ""}
+    article: {type: str, default: ""}"""
+
+
+def test_linear_chain_over_http(fake_llm):
+    fake_llm.configure(rules=[{"match": "Outline", "content": "1. intro 2. end"},
+                              {"match": "Write from", "content": "An article."}])
+    rec = Recorder()
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "bees"}, sinks=[rec])
+    assert result.status == "succeeded", result.error
+    assert result.outputs["outline"] == "1. intro 2. end"
+    assert result.outputs["article"] == "An article."
+    sent = [r["messages"][-1]["content"] for r in fake_llm.requests()]
+    assert sent == ["Outline bees", "Write from 1. intro 2. end about bees"]
+    nodes = result.nodes
+    assert list(nodes["node_id"]) == ["outline", "write"]
+    assert set(nodes["status"]) == {"succeeded"}
+    assert (nodes["prompt_tokens"] > 0).all() and (nodes["completion_tokens"] > 0).all()
+    assert result.total_tokens == int(nodes["prompt_tokens"].sum() + nodes["completion_tokens"].sum())
+    assert result.cost_usd > 0 and result.cost_usd == pytest.approx(nodes["cost_usd"].sum())
+    kinds = [type(e).__name__ for e in rec if not isinstance(e, ev.TokenDelta)]
+    assert kinds == ["RunStarted", "NodeStarted", "NodeFinished", "NodeStarted", "NodeFinished",
+                     "RunFinished"]
+    assert rec.of(ev.RunFinished)[0].status == "succeeded"
+
+
+def test_api_key_is_sent_from_named_env_var_only(fake_llm, monkeypatch):
+    monkeypatch.setenv("AM_KEY", "sk-local-123")
+    flow = CHAIN.replace('prompt: "Outline {state.topic}"',
+                         'prompt: "Outline {state.topic}", llm: {api_key_env: AM_KEY}')
+    result = am.run(wf(fake_llm, flow, fields=CHAIN_FIELDS), {"topic": "x"})
+    assert result.ok
+    auth = [r["headers"].get("authorization") for r in fake_llm.requests()]
+    assert auth == ["Bearer sk-local-123", None]
+    assert "sk-local-123" not in json.dumps(result.to_dict())
+
+
+BRANCH_FIELDS = """    text: {type: str, default: "t"}
+    score: {type: int, default: 0}
+    verdict: {type: str, default: ""}"""
+CONDITIONAL = """
+nodes:
+  - id: rate
+    prompt: "Rate {text}"
+    outputs: [score]
+    output_schema: {type: int}
+  - {id: praise, prompt: "Praise", outputs: [verdict]}
+  - {id: fix, prompt: "Fix", outputs: [verdict]}
+edges:
+  - {from: START, to: rate}
+  - {from: rate, to: praise, condition: "{state.score} >= 7"}
+  - {from: rate, to: fix, condition: "{state.score} < 7"}
+  - {from: praise, to: END}
+  - {from: fix, to: END}
+"""
+
+
+@pytest.mark.parametrize(("score", "expected"), [("8", "praise"), (3, "fix")])
+def test_condition_edges_route_and_coerce(fake_llm, score, expected):
+    fake_llm.configure(rules=[{"match": "Rate", "content": json.dumps({"score": score})},
+                              {"content": "done"}])
+    result = am.run(wf(fake_llm, CONDITIONAL, fields=BRANCH_FIELDS))
+    assert result.ok, result.error
+    assert result.outputs["score"] == int(score)  # "8" coerced to 8
+    assert list(result.nodes["node_id"]) == ["rate", expected]
+    request = fake_llm.requests()[0]
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["schema"]["properties"]["score"]["type"] == "integer"
+
+
+ROUTES = """
+nodes:
+  - {id: rate, prompt: "Rate", outputs: [score], output_schema: {type: int}}
+  - {id: high, prompt: "High", outputs: [verdict]}
+  - {id: other, prompt: "Other", outputs: [verdict]}
+edges:
+  - {from: START, to: rate}
+  - from: rate
+    routes:
+      - {condition: {logic: "{state.score} > 5 and {state.text} in ['t', 'u']"}, to: high}
+      - {condition: {logic: default}, to: other}
+  - {from: high, to: END}
+  - {from: other, to: END}
+"""
+
+
+@pytest.mark.parametrize(("score", "expected"), [(9, "high"), (1, "other")])
+def test_structured_routes_with_default(fake_llm, score, expected):
+    fake_llm.configure(rules=[{"match": "Rate", "content": json.dumps({"score": score})}])
+    result = am.run(wf(fake_llm, ROUTES, fields=BRANCH_FIELDS))
+    assert result.ok, result.error
+    assert result.nodes["node_id"].iloc[-1] == expected
+
+
+LOOP_FIELDS = """    draft: {type: str, default: ""}
+    approved: {type: bool, default: false}"""
+LOOP = """
+nodes:
+  - {id: write, prompt: "Write draft", outputs: [draft]}
+  - {id: review, prompt: "Review {draft}", outputs: [approved], output_schema: {type: bool}}
+  - {id: publish, prompt: "Publish {draft}", outputs: [draft]}
+edges:
+  - {from: START, to: write}
+  - {from: write, to: review}
+  - {from: review, to: write, loop: {condition_field: approved, max_iterations: 3, exit_to: publish}}
+  - {from: publish, to: END}
+"""
+
+
+def test_loop_exits_when_condition_field_is_true(fake_llm):
+    fake_llm.configure(rules=[{"match": "Review", "content": ['{"approved": false}', '{"approved": true}']}])
+    result = am.run(wf(fake_llm, LOOP, fields=LOOP_FIELDS))
+    assert result.ok, result.error
+    assert list(result.nodes["node_id"]) == ["write", "review", "write", "review", "publish"]
+    assert result.outputs["_loop_iteration_review"] == 2
+    assert result.outputs["_loop_iteration_write"] == 2
+    assert result.nodes.query("node_id == 'review'")["iteration"].tolist() == [1, 2]
+    assert result.warnings == []
+
+
+def test_loop_stops_at_max_iterations_with_a_warning(fake_llm):
+    fake_llm.configure(rules=[{"match": "Review", "content": '{"approved": false}'}])
+    result = am.run(wf(fake_llm, LOOP, fields=LOOP_FIELDS))
+    assert result.ok
+    assert result.outputs["_loop_iteration_review"] == 3
+    assert result.nodes["node_id"].iloc[-1] == "publish"
+    assert any("max_iterations=3" in w for w in result.warnings)
+
+
+def test_condition_cycle_is_capped_by_execution_max_iterations(fake_llm):
+    body = """
+nodes:
+  - {id: again, prompt: "Again", outputs: [score], output_schema: {type: int}}
+edges:
+  - {from: START, to: again}
+  - {from: again, to: again, condition: "{state.score} < 100"}
+  - {from: again, to: END, condition: "{state.score} >= 100"}
+"""
+    fake_llm.configure(rules=[{"content": '{"score": 1}'}])
+    result = am.run(wf(fake_llm, body, fields=BRANCH_FIELDS,
+                       execution="{max_iterations: 4, retry_backoff: 0.01}"))
+    assert result.status == "failed"
+    assert "max_iterations=4" in result.error
+    assert result.outputs["_loop_iteration_again"] == 4
+    assert len(fake_llm.requests()) == 4
+
+
+FAN_FIELDS = """    topic: {type: str, default: "owls"}
+    a: {type: str, default: ""}
+    b: {type: str, default: ""}
+    c: {type: str, default: ""}
+    b2: {type: str, default: ""}
+    joined: {type: str, default: ""}"""
+FAN = """
+nodes:
+  - {id: a, prompt: "A {topic}", outputs: [a]}
+  - {id: b, prompt: "B {topic}", outputs: [b]}
+  - {id: c, prompt: "C {topic}", outputs: [c]}
+  - {id: join, prompt: "Join {a} | {b} | {c}", outputs: [joined]}
+edges:
+  - {from: START, to: [a, b, c]}
+  - {from: a, to: join}
+  - {from: b, to: join}
+  - {from: c, to: join}
+  - {from: join, to: END}
+"""
+
+
+def test_fan_out_runs_concurrently_and_joins_once(fake_llm):
+    fake_llm.configure(latency_ms=200, rules=[{"match": "Join", "content": "all"},
+                                              {"match": "A ", "content": "ra"},
+                                              {"match": "B ", "content": "rb"},
+                                              {"match": "C ", "content": "rc"}])
+    rec = Recorder()
+    result = am.run(wf(fake_llm, FAN, fields=FAN_FIELDS), sinks=[rec])
+    assert result.ok, result.error
+    order = [(type(e).__name__, e.node_id) for e in rec if isinstance(e, (ev.NodeStarted, ev.NodeFinished))]
+    first_finish = next(i for i, (kind, _) in enumerate(order) if kind == "NodeFinished")
+    assert {n for kind, n in order[:first_finish]} == {"a", "b", "c"}  # all three started first
+    assert result.nodes["node_id"].tolist().count("join") == 1
+    assert fake_llm.requests()[-1]["messages"][-1]["content"] == "Join ra | rb | rc"
+
+
+def test_join_waits_for_branches_of_different_lengths(fake_llm):
+    body = """
+nodes:
+  - {id: a, prompt: "A", outputs: [a]}
+  - {id: b, prompt: "B", outputs: [b]}
+  - {id: b2, prompt: "B2 {b}", outputs: [b2]}
+  - {id: join, prompt: "Join {a} {b2}", outputs: [joined]}
+edges:
+  - {from: START, to: [a, b]}
+  - {from: a, to: join}
+  - {from: b, to: b2}
+  - {from: b2, to: join}
+  - {from: join, to: END}
+"""
+    result = am.run(wf(fake_llm, body, fields=FAN_FIELDS))
+    assert result.ok, result.error
+    ids = result.nodes["node_id"].tolist()
+    assert ids.count("join") == 1 and ids[-1] == "join"
+    assert "echo: B2" in fake_llm.requests()[-1]["messages"][-1]["content"]
+
+
+def test_max_concurrency_bounds_calls_in_flight(fake_llm, monkeypatch):
+    from agents_magic.engine import _llm
+
+    in_flight, peak = 0, 0
+    real = _llm._http_call
+
+    async def counting(*args, **kwargs):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(_llm, "_http_call", counting)
+    fake_llm.configure(latency_ms=50)
+    result = am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 1}"))
+    assert result.ok and peak == 1
+    result = am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 8}"))
+    assert result.ok and peak == 3
+
+
+def test_rate_limit_is_retried_honouring_retry_after(fake_llm):
+    fake_llm.configure(rules=[{"status": 429, "headers": {"Retry-After": "0.2"}, "times": 1},
+                              {"status": 500, "times": 1}])
+    rec = Recorder()
+    t0 = time.perf_counter()
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec])
+    assert result.ok, result.error
+    assert time.perf_counter() - t0 >= 0.2
+    retries = rec.of(ev.NodeRetrying)
+    assert [r.kind for r in retries] == ["rate_limit", "server_error"]
+    assert retries[0].delay_s >= 0.2
+    assert result.nodes["attempts"].tolist() == [3, 1]
+
+
+def test_retries_exhausted_names_node_model_and_cause_and_keeps_partial(fake_llm):
+    fake_llm.configure(rules=[{"match": "Write", "status": 429}])
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"})
+    assert result.status == "failed"
+    assert "node `write`" in result.error and "gpt-4o-mini" in result.error
+    assert "rate_limit" in result.error and "3 attempts" in result.error
+    assert result.outputs["outline"].startswith("echo: Outline")  # partial result kept
+    row = result.nodes.iloc[-1]
+    assert (row["node_id"], row["status"], row["attempts"]) == ("write", "failed", 3)
+
+
+def test_hang_past_timeout_is_retried_then_fails(fake_llm):
+    fake_llm.configure(rules=[{"hang": True}])
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS,
+                       execution="{timeout: 0.3, max_retries: 1, retry_backoff: 0.01}"), {"topic": "x"})
+    assert result.status == "failed"
+    assert "timeout" in result.error and "2 attempts" in result.error
+    assert len(fake_llm.requests()) == 2
+
+
+def test_truncated_json_body_is_retried(fake_llm):
+    fake_llm.configure(rules=[{"raw_body": '{"choices": [{"mess', "times": 1}])
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"})
+    assert result.ok, result.error
+    assert result.nodes["attempts"].tolist() == [2, 1]
+
+
+def test_invalid_json_gets_one_repair_round_trip(fake_llm):
+    fake_llm.configure(rules=[{"match": "Rate", "content": ["not json at all", '{"score": 9}']},
+                              {"content": "ok"}])
+    result = am.run(wf(fake_llm, CONDITIONAL, fields=BRANCH_FIELDS))
+    assert result.ok, result.error
+    assert result.outputs["score"] == 9
+    repair = fake_llm.requests()[1]["messages"]
+    assert repair[-2] == {"role": "assistant", "content": "not json at all"}
+    assert "not valid JSON" in repair[-1]["content"]
+
+
+def test_output_still_invalid_after_repair_names_the_field(fake_llm):
+    fake_llm.configure(rules=[{"match": "Rate", "content": '{"score": "high"}'}])
+    result = am.run(wf(fake_llm, CONDITIONAL, fields=BRANCH_FIELDS))
+    assert result.status == "failed"
+    assert "field `score` should be `int`" in result.error and "node `rate`" in result.error
+    assert len(fake_llm.requests()) == 2
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({}, "missing required input `topic`"),
+    ({"topic": "x", "outline": 5}, "input `outline` should be `str`"),
+    ({"topik": "x"}, "did you mean `topic`"),
+])
+def test_bad_inputs_fail_before_any_call(fake_llm, inputs, message):
+    with pytest.raises(am.InputError, match=message):
+        am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), inputs)
+    assert fake_llm.requests() == []
+
+
+def test_refused_connection_fails_fast_without_retries():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+
+    class Dead:
+        base_url = f"http://127.0.0.1:{port}/v1"
+
+    t0 = time.perf_counter()
+    result = am.run(wf(Dead, CHAIN, fields=CHAIN_FIELDS, execution="{max_retries: 5, retry_backoff: 1}"),
+                    {"topic": "x"})
+    assert result.status == "failed"
+    assert "connection" in result.error and " after " not in result.error
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("status", [401, 404, 400])
+def test_client_errors_are_not_retried(fake_llm, status):
+    fake_llm.configure(rules=[{"status": status}])
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"})
+    assert result.status == "failed" and f"HTTP {status}" in result.error
+    assert len(fake_llm.requests()) == 1
+
+
+def test_no_provider_or_missing_key_fails_before_any_call(fake_llm):
+    no_llm = am.load(f"""
+schema_version: "1.0"
+flow: {{name: t}}
+state: {{fields: {{topic: {{type: str, default: x}}, outline: {{type: str}}, article: {{type: str}}}}}}
+{CHAIN}""")
+    with pytest.raises(am.ProviderError, match="no LLM is configured"):
+        am.run(no_llm)
+    with pytest.raises(am.ProviderError, match=r"missing API key: set \$OPENAI_API_KEY"):
+        am.run(no_llm, provider="openai", model="gpt-4o-mini")
+    with pytest.raises(am.ProviderError, match=r"\$ANTHROPIC_API_KEY"):
+        am.run(no_llm, model="anthropic/claude-3-5-haiku-latest")
+
+
+def test_streaming_emits_token_deltas(fake_llm):
+    fake_llm.configure(rules=[{"content": "one two three four five"}])
+    rec = Recorder()
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec], stream=True)
+    assert result.ok
+    deltas = [e.text for e in rec.of(ev.TokenDelta) if e.node_id == "outline"]
+    assert len(deltas) > 1 and "".join(deltas) == "one two three four five"
+    assert result.nodes["completion_tokens"].iloc[0] == 5
+    assert fake_llm.requests()[0]["stream"] is True
+
+
+def test_litellm_route_for_other_providers(fake_llm, monkeypatch):
+    """Providers other than openai/ollama go through LiteLLM's real HTTP client."""
+    monkeypatch.setenv("DEEPSEEK_KEY", "sk-ds")
+    fake_llm.configure(rules=[{"status": 429, "times": 1}, {"content": "via litellm"}])
+    flow = am.load(f"""
+schema_version: "1.0"
+flow: {{name: t}}
+state: {{fields: {{topic: {{type: str, default: x}}, outline: {{type: str}}, article: {{type: str}}}}}}
+{CHAIN}
+config:
+  llm: {{provider: deepseek, model: deepseek-chat, api_base: "{fake_llm.base_url}", api_key_env: DEEPSEEK_KEY}}
+  execution: {{retry_backoff: 0.01}}
+""")
+    result = am.run(flow)
+    assert result.ok, result.error
+    assert result.outputs["article"] == "via litellm"
+    assert result.nodes["attempts"].tolist() == [2, 1]
+    assert result.nodes["provider"].tolist() == ["deepseek", "deepseek"]
+    assert fake_llm.requests()[0]["headers"]["authorization"] == "Bearer sk-ds"
+
+
+def test_runtime_condition_error_fails_the_run_clearly(fake_llm):
+    fake_llm.configure(rules=[{"match": "Rate", "content": '{"score": 5}'}])
+    body = CONDITIONAL.replace('"{state.score} >= 7"', '"{state.text} >= 7"')
+    result = am.run(wf(fake_llm, body, fields=BRANCH_FIELDS))
+    assert result.status == "failed"
+    assert "condition `{state.text} >= 7` failed" in result.error
+
+
+def test_run_works_inside_a_running_event_loop(fake_llm):
+    async def notebook_cell():
+        return am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"})
+
+    assert asyncio.run(notebook_cell()).ok
+
+
+def test_cancelling_arun_emits_cancelled(fake_llm):
+    fake_llm.configure(rules=[{"hang": True}])
+    rec = Recorder()
+
+    async def main():
+        task = asyncio.create_task(am.arun(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"},
+                                           sinks=[rec]))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert rec.of(ev.RunFinished)[0].status == "cancelled"
+
+
+def test_a_failing_sink_never_breaks_the_run(fake_llm):
+    def broken(event):
+        raise ValueError("sink bug")
+
+    with pytest.warns(RuntimeWarning, match="sink bug"):
+        result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[broken])
+    assert result.ok

@@ -3,7 +3,7 @@
 Three routes share one contract (:func:`complete`):
 
 - ``http``: OpenAI-compatible endpoints (OpenAI, Ollama's ``/v1``, any ``api_base``) through a
-  lean, shared ``httpx`` client — LiteLLM's per-call work costs ~4.5 ms, this path ~1 ms;
+  lean, shared ``aiohttp`` session — LiteLLM's per-call work costs ~4.5 ms, this path ~0.2 ms;
 - ``litellm``: every other provider (Anthropic, Gemini, any LiteLLM model string);
 - ``mock``: the offline provider, which imports neither.
 
@@ -19,7 +19,7 @@ import os
 import random
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from ..config._schema import LLMDefaults, LLMSettings
 from ..errors import ProviderError
@@ -138,27 +138,34 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
 
 
 # -- the shared HTTP client ------------------------------------------------------------------
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-def _client() -> Any:
-    """One keep-alive ``httpx.AsyncClient`` per event loop (creating one costs milliseconds)."""
-    import httpx
+def _session() -> Any:
+    """One keep-alive ``aiohttp`` session per event loop.
+
+    aiohttp costs ~0.2 ms of CPU per call where httpx costs ~0.75 ms (benchmarks/). The session
+    is closed when its loop shuts down (``asyncio.run`` finalises async generators first).
+    """
+    import aiohttp
 
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(
-            max_connections=256, max_keepalive_connections=64), trust_env=False)
-        _clients[loop] = client
-    return client
+    session, _closer = _sessions.get(loop, (None, None))
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
+        closer = _close_at_shutdown(session)  # kept alive beside the session until the loop ends
+        _sessions[loop] = (session, closer)
+        loop.create_task(closer.__anext__())
+    return session
 
 
-async def close_clients() -> None:
-    """Close this loop's client (called when a private loop shuts down)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+async def _close_at_shutdown(session: Any) -> Any:
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -188,27 +195,35 @@ def _status_error(status: int, body: str, headers: Any) -> CallError:
 
 async def _http_call(target: Target, body: dict[str, Any], on_token: Callable[[str], None] | None
                      ) -> tuple[str, int, int]:
-    import httpx
+    import aiohttp
 
-    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    headers = {"Content-Type": "application/json"}
+    if target.api_key:
+        headers["Authorization"] = f"Bearer {target.api_key}"
     url = f"{(target.api_base or OPENAI_BASE).rstrip('/')}/chat/completions"
-    try:
-        if on_token is None:
-            response = await _client().post(url, json=body, headers=headers)
-            if response.status_code != 200:
-                raise _status_error(response.status_code, response.text, response.headers)
-            return _parse_reply(response.text)
+    if on_token is not None:
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        async with _client().stream("POST", url, json=body, headers=headers) as response:
-            if response.status_code != 200:
-                raise _status_error(response.status_code, (await response.aread()).decode(), response.headers)
-            return await _read_stream(response.aiter_lines(), on_token)
-    except httpx.ConnectError as exc:
-        raise CallError("connection", f"cannot connect to {url}: {exc}", retryable=False) from None
-    except httpx.TimeoutException as exc:
-        raise CallError("timeout", f"timed out talking to {url}: {exc}", retryable=True) from None
-    except httpx.HTTPError as exc:
+    try:
+        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        async with _session().post(url, data=json.dumps(body), headers=headers,
+                                   timeout=timeout) as response:
+            if response.status != 200:
+                raise _status_error(response.status, await response.text(), response.headers)
+            if on_token is None:
+                return _parse_reply(await response.text())
+            return await _read_stream(_lines(response.content), on_token)
+    except asyncio.TimeoutError:
+        raise CallError("timeout", f"no reply within {target.timeout:g}s", retryable=True) from None
+    except aiohttp.ClientConnectorError as exc:
+        raise CallError("connection", f"cannot connect to {url}: {exc.os_error or exc}",
+                        retryable=False) from None
+    except aiohttp.ClientError as exc:
         raise CallError("connection", f"{type(exc).__name__}: {exc}", retryable=True) from None
+
+
+async def _lines(content: Any) -> Any:
+    async for raw in content:
+        yield raw.decode("utf-8", "replace").rstrip("\r\n")
 
 
 def _parse_reply(text: str) -> tuple[str, int, int]:
@@ -313,9 +328,6 @@ def import_litellm() -> Any:
     return litellm
 
 
-Caller = Callable[[Target, dict[str, Any], Any], Awaitable[tuple[str, int, int]]]
-
-
 async def complete(
     target: Target,
     messages: list[dict[str, str]],
@@ -341,12 +353,14 @@ async def complete(
 
         text, p, c = await _mock.complete(target, messages, response_format, call_index, on_token)
         return Completion(text, p, c, 0.0)
-    call: Caller = _http_call if target.route == "http" else _litellm_call
     attempt = 0
     while True:
         attempt += 1
         try:
-            text, p, c = await asyncio.wait_for(call(target, body, on_token), target.timeout)
+            if target.route == "http":  # aiohttp enforces the timeout without an extra task
+                text, p, c = await _http_call(target, body, on_token)
+            else:
+                text, p, c = await asyncio.wait_for(_litellm_call(target, body, on_token), target.timeout)
             return Completion(text, p, c, _cost.cost_usd(target.provider, target.model, p, c), attempt)
         except asyncio.TimeoutError:
             error = CallError("timeout", f"no reply within {target.timeout:g}s", retryable=True)

@@ -1,0 +1,499 @@
+"""Draw a workflow's graph locally, as inline SVG (and mermaid text): no network, no JavaScript.
+
+The drawing is a small layered ("Sugiyama") layout: back edges found by a depth-first search
+become loops drawn on the right, the remaining DAG is layered by longest path, long edges get
+invisible waypoints, and each layer is ordered by barycentres to keep crossings down. Fan-outs
+(``to: [a, b]``) go through a fork bar and the branches they wait for meet at a join bar, as in
+an activity diagram, so parallel branches are visible at a glance.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+START, END = "START", "END"
+
+# kind -> (stroke colour, dash pattern, legend text)
+EDGE_STYLE = {
+    "plain": ("#6e7781", "", ""),
+    "cond": ("#9a6700", "", "condition"),
+    "else": ("#9a6700", "5 4", "otherwise"),
+    "parallel": ("#0969da", "", "parallel"),
+    "loop": ("#8250df", "", "loop"),
+    "exit": ("#8250df", "5 4", "loop exit"),
+}
+FONT = "ui-sans-serif, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+LABEL_CHARS = 34
+LAYER_GAP = 54
+NODE_GAP = 30
+MARGIN = 16
+_PLACEHOLDER = re.compile(r"\{\s*(?:state\.)?([\w.\[\]'\"]+)\s*\}")
+
+
+@dataclass
+class GNode:
+    id: str
+    kind: str  # start | end | llm | code | fork | join | dummy
+    title: str = ""
+    subtitle: str = ""
+    tooltip: str = ""
+    layer: int = 0
+    x: float = 0.0  # centre
+    y: float = 0.0  # top
+    w: float = 0.0
+    h: float = 0.0
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.h
+
+    @property
+    def right(self) -> float:
+        return self.x + self.w / 2
+
+
+@dataclass
+class GEdge:
+    src: str
+    dst: str
+    kind: str
+    label: str = ""
+    tooltip: str = ""
+    back: bool = False
+    path: list[str] = field(default_factory=list)  # src, waypoints..., dst
+
+
+def short_condition(text: str) -> str:
+    """``{state.score} < 7`` → ``score < 7`` (what a reader needs on an edge)."""
+    return " ".join(_PLACEHOLDER.sub(r"\1", text).split())
+
+
+def _clip(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text_width(text: str, size: float) -> float:
+    # Average glyph width of a sans-serif face is ~0.58 em; wide enough for bold ids too.
+    return len(text) * size * 0.6
+
+
+class WorkflowGraph:
+    """A workflow's graph: ``_repr_html_`` / SVG in notebooks, mermaid text elsewhere.
+
+    Attributes
+    ----------
+    nodes, edges
+        The drawn graph, including fork/join bars (``kind`` ``fork``/``join``).
+    svg
+        The drawing as a standalone SVG string.
+    mermaid
+        The same graph as mermaid ``flowchart`` text.
+    """
+
+    __module__ = "agents_magic"
+
+    def __init__(self, workflow: Any) -> None:
+        self.name = str(getattr(workflow, "name", "workflow"))
+        self.nodes: dict[str, GNode] = {}
+        self.edges: list[GEdge] = []
+        self._build(workflow.spec)
+        self._svg: str | None = None
+
+    # -- the model -------------------------------------------------------------------------
+    def _add_node(self, node: GNode) -> None:
+        self.nodes.setdefault(node.id, node)
+
+    def _build(self, spec: Any) -> None:
+        from ..engine._compile import joins
+
+        self._add_node(GNode(START, "start", START))
+        default_llm = _llm_label(getattr(spec.config, "llm", None))
+        for node in spec.nodes:
+            kind = "llm" if node.prompt is not None else "code"
+            outputs = ", ".join(node.outputs)
+            llm = _llm_label(node.llm) or default_llm
+            parts = [f"→ {outputs}" if outputs else "", "code" if kind == "code" else llm]
+            tip = (node.description or "") + ("\n" if node.description else "")
+            tip += (node.prompt or node.code or "").strip()
+            self._add_node(GNode(node.id, kind, node.id, " · ".join(p for p in parts if p),
+                                 _clip(tip, 400)))
+        self._add_node(GNode(END, "end", END))
+
+        waiting = joins(spec)
+        consumed = set()
+        for join, sources in waiting.items():
+            bar = f"__join_{join}"
+            self._add_node(GNode(bar, "join", tooltip=f"`{join}` waits for {', '.join(sources)}"))
+            for src in sources:
+                consumed.add((src, join))
+                self.edges.append(GEdge(src, bar, "plain"))
+            self.edges.append(GEdge(bar, join, "plain"))
+
+        routed = {e.from_ for e in spec.edges if e.condition is not None or e.routes or e.loop}
+        for index, edge in enumerate(spec.edges):
+            src = edge.from_
+            if edge.loop is not None:
+                loop = edge.loop
+                again = edge.to if isinstance(edge.to, str) else src
+                self.edges.append(GEdge(src, again, "loop",
+                                        f"until {loop.condition_field} · max {loop.max_iterations}"))
+                self.edges.append(GEdge(src, loop.exit_to, "exit", f"when {loop.condition_field}"))
+                continue
+            if edge.routes:
+                for route in edge.routes:
+                    logic = route.logic.strip()
+                    if logic == "default":
+                        self.edges.append(GEdge(src, route.to, "else", "default"))
+                    else:
+                        text = short_condition(logic)
+                        self.edges.append(GEdge(src, route.to, "cond", _clip(text), text))
+                continue
+            if isinstance(edge.to, list) and len(edge.to) > 1:
+                bar = f"__fork_{index}"
+                self._add_node(GNode(bar, "fork", tooltip=f"runs {', '.join(edge.to)} in parallel"))
+                self.edges.append(GEdge(src, bar, "plain"))
+                self.edges.extend(GEdge(bar, target, "parallel") for target in edge.to)
+                continue
+            targets = edge.to if isinstance(edge.to, list) else [edge.to]
+            for target in targets:
+                if target is None or (src, target) in consumed:
+                    continue
+                if edge.condition is not None:
+                    text = short_condition(edge.condition)
+                    self.edges.append(GEdge(src, target, "cond", _clip(text), text))
+                elif src in routed:
+                    self.edges.append(GEdge(src, target, "else", "otherwise"))
+                else:
+                    self.edges.append(GEdge(src, target, "plain"))
+        seen = set()
+        unique = []
+        for e in self.edges:
+            key = (e.src, e.dst, e.kind, e.label)
+            if key not in seen and e.src in self.nodes and e.dst in self.nodes:
+                seen.add(key)
+                unique.append(e)
+        self.edges = unique
+
+    # -- facts a caller may want -----------------------------------------------------------
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many conditional edges, parallel fan-outs and loops the graph has."""
+        return {
+            "conditional": sum(e.kind in ("cond", "else") for e in self.edges),
+            "parallel": sum(n.kind == "fork" for n in self.nodes.values()),
+            "loops": sum(e.kind == "loop" or (e.back and e.kind != "loop") for e in self._laid_out()),
+        }
+
+    # -- layout ----------------------------------------------------------------------------
+    def _laid_out(self) -> list[GEdge]:
+        if not getattr(self, "_layout_done", False):
+            self._layout()
+            self._layout_done = True
+        return self.edges
+
+    def _layout(self) -> None:
+        nodes, edges = self.nodes, self.edges
+        out: dict[str, list[GEdge]] = {n: [] for n in nodes}
+        for e in edges:
+            out[e.src].append(e)
+        # 1. back edges (they close a cycle) by depth-first search from START.
+        state: dict[str, int] = {}
+        discovery: dict[str, int] = {}
+
+        def visit(u: str) -> None:
+            state[u] = 1
+            discovery[u] = len(discovery)
+            for e in out[u]:
+                if state.get(e.dst) == 1:
+                    e.back = True
+                elif e.dst not in state:
+                    visit(e.dst)
+            state[u] = 2
+
+        for root in [START, *nodes]:
+            if root not in state:
+                visit(root)
+        for e in edges:
+            e.back = e.back or e.src == e.dst
+        forward = [e for e in edges if not e.back]
+        # 2. longest-path layers over the forward edges; END last.
+        preds: dict[str, list[str]] = {n: [] for n in nodes}
+        for e in forward:
+            preds[e.dst].append(e.src)
+        layer: dict[str, int] = {}
+        pending = dict.fromkeys(nodes)
+        while pending:
+            progressed = False
+            for n in list(pending):
+                if all(p in layer for p in preds[n]):
+                    layer[n] = max((layer[p] + 1 for p in preds[n]), default=0 if n == START else 1)
+                    del pending[n]
+                    progressed = True
+            if not progressed:  # cannot happen without a cycle among forward edges
+                for n in pending:
+                    layer[n] = 1
+                break
+        layer[START] = 0
+        layer[END] = max([v for k, v in layer.items() if k != END] + [0]) + 1
+        for n, value in layer.items():
+            nodes[n].layer = value
+        # 3. waypoints for edges that span layers.
+        for e in forward:
+            e.path = [e.src]
+            for step in range(layer[e.src] + 1, layer[e.dst]):
+                dummy = f"__via_{len(nodes)}"
+                nodes[dummy] = GNode(dummy, "dummy", layer=step)
+                e.path.append(dummy)
+            e.path.append(e.dst)
+        for e in edges:
+            if e.back:
+                e.path = [e.src, e.dst]
+        # 4. order within layers: start from discovery order, then barycentre sweeps.
+        depth = max(n.layer for n in nodes.values())
+        layers: list[list[str]] = [[] for _ in range(depth + 1)]
+        for n in sorted(nodes.values(), key=lambda g: discovery.get(g.id, len(nodes))):
+            layers[n.layer].append(n.id)
+        up: dict[str, list[str]] = {n: [] for n in nodes}
+        down: dict[str, list[str]] = {n: [] for n in nodes}
+        for e in forward:
+            for a, b in zip(e.path, e.path[1:]):
+                down[a].append(b)
+                up[b].append(a)
+        for _ in range(6):
+            for group, neighbours in ((range(1, depth + 1), up), (range(depth - 1, -1, -1), down)):
+                for i in group:
+                    pos = {n: k for k, n in enumerate(layers[i - 1 if neighbours is up else i + 1])}
+                    current = {n: k for k, n in enumerate(layers[i])}
+
+                    def bary(n: str, pos: dict[str, int] = pos, current: dict[str, int] = current,
+                             neighbours: dict[str, list[str]] = neighbours) -> float:
+                        ks = [pos[m] for m in neighbours[n] if m in pos]
+                        return sum(ks) / len(ks) if ks else float(current[n])
+
+                    layers[i].sort(key=bary)
+        # 5. sizes, then x by pulling nodes towards their neighbours, y by layer.
+        for n in nodes.values():
+            _size(n)
+        for row in layers:
+            x = 0.0
+            for n in row:
+                nodes[n].x = x + nodes[n].w / 2
+                x += nodes[n].w + NODE_GAP
+            shift = x / 2
+            for n in row:
+                nodes[n].x -= shift
+        for _ in range(8):
+            for group, neighbours in ((range(1, depth + 1), up), (range(depth - 1, -1, -1), down)):
+                for i in group:
+                    row = layers[i]
+                    want = []
+                    for n in row:
+                        xs = [nodes[m].x for m in neighbours[n]]
+                        want.append(sum(xs) / len(xs) if xs else nodes[n].x)
+                    _place([nodes[n] for n in row], want)
+        y = float(MARGIN)
+        for row in layers:
+            height = max(nodes[n].h for n in row) if row else 0
+            for n in row:
+                nodes[n].y = y + (height - nodes[n].h) / 2
+                if nodes[n].kind == "dummy":
+                    nodes[n].y, nodes[n].h = y, height
+            y += height + LAYER_GAP
+        left = min(n.x - n.w / 2 for n in nodes.values())
+        for n in nodes.values():
+            n.x += MARGIN - left
+        self._height = y - LAYER_GAP + MARGIN
+
+    # -- drawing ---------------------------------------------------------------------------
+    @property
+    def svg(self) -> str:
+        if self._svg is None:
+            self._svg = self._draw()
+        return self._svg
+
+    def _draw(self) -> str:
+        edges = self._laid_out()
+        nodes = self.nodes
+        paths: list[str] = []
+        labels: list[str] = []
+        right = max(n.right for n in nodes.values())
+        lanes = 0
+        for e in edges:
+            colour, dash, _ = EDGE_STYLE[e.kind]
+            attrs = (f'fill="none" stroke="{colour}" stroke-width="1.4" '
+                     f'marker-end="url(#am-arrow-{e.kind})"' + (f' stroke-dasharray="{dash}"' if dash else ""))
+            tip = f"<title>{html.escape(e.tooltip or e.label or f'{e.src} → {e.dst}')}</title>"
+            a, b = nodes[e.src], nodes[e.dst]
+            if e.src == e.dst:
+                x, cy = a.right, a.y + a.h / 2
+                d = f"M{x:.1f},{cy + 7:.1f} C{x + 38:.1f},{cy + 26:.1f} {x + 38:.1f},{cy - 26:.1f} {x + 2:.1f},{cy - 7:.1f}"
+                lx, ly, anchor = x + 42, cy + 4, "start"
+            elif e.back:
+                lo, hi = sorted((a.layer, b.layer))
+                span = [n.right for n in nodes.values() if lo <= n.layer <= hi]
+                lane = max(span) + 22 + 16 * lanes
+                lanes += 1
+                sy, ty = a.y + a.h / 2, b.y + b.h / 2
+                r = min(10.0, abs(sy - ty) / 2)
+                step = r if ty > sy else -r
+                d = (f"M{a.right:.1f},{sy:.1f} H{lane - r:.1f} Q{lane:.1f},{sy:.1f} {lane:.1f},{sy + step:.1f} "
+                     f"V{ty - step:.1f} Q{lane:.1f},{ty:.1f} {lane - r:.1f},{ty:.1f} H{b.right + 2:.1f}")
+                lx, ly, anchor = lane + 5, (sy + ty) / 2 + 4, "start"
+            else:
+                points = []
+                for k, n in enumerate(nodes[p] for p in e.path):
+                    if n.kind == "dummy":
+                        points += [(n.x, n.y), (n.x, n.y + n.h)]
+                    elif k == 0:
+                        points.append((n.x, n.bottom))
+                    else:
+                        points.append((n.x, n.y - 2))
+                d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
+                for (x0, y0), (x1, y1) in zip(points, points[1:]):
+                    if abs(x1 - x0) < 0.5:
+                        d += f" L{x1:.1f},{y1:.1f}"
+                    else:
+                        mid = (y1 - y0) / 2
+                        d += f" C{x0:.1f},{y0 + mid:.1f} {x1:.1f},{y1 - mid:.1f} {x1:.1f},{y1:.1f}"
+                (x0, y0), (x1, y1) = points[0], points[1]
+                lx, ly, anchor = (x0 + x1) / 2, (y0 + y1) / 2 + 4, "middle"
+            paths.append(f'<path class="am-edge am-edge-{e.kind}" d="{d}" {attrs}>{tip}</path>')
+            if e.label:
+                width = _text_width(e.label, 10.5) + 8
+                bx = lx - width / 2 if anchor == "middle" else lx - 3
+                labels.append(
+                    f'<g class="am-edge-label">{tip}<rect x="{bx:.1f}" y="{ly - 11:.1f}" width="{width:.1f}" '
+                    f'height="15" rx="3" fill="#ffffff" fill-opacity="0.92"/>'
+                    f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" font-size="10.5" '
+                    f'fill="{colour}">{html.escape(e.label)}</text></g>')
+                right = max(right, bx + width)
+            right = max(right, lx + 8)
+        boxes = [_draw_node(n) for n in nodes.values() if n.kind != "dummy"]
+        legend, height = self._legend(self._height)
+        width = right + MARGIN
+        markers = "".join(
+            f'<marker id="am-arrow-{kind}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>'
+            for kind, (colour, _, _) in EDGE_STYLE.items())
+        title = html.escape(f"workflow {self.name}")
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="am-graph" width="{width:.0f}" '
+            f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" '
+            f'role="img" aria-label="{title}"><title>{title}</title><defs>{markers}</defs>'
+            f'<rect width="100%" height="100%" rx="6" fill="#ffffff"/>'
+            + "".join(paths) + "".join(labels) + "".join(boxes) + legend + "</svg>")
+
+    def _legend(self, top: float) -> tuple[str, float]:
+        kinds = [k for k in ("cond", "parallel", "loop") if any(
+            e.kind == k or (k == "loop" and e.back) for e in self.edges)]
+        if not kinds:
+            return "", top
+        x, items = float(MARGIN), []
+        for kind in kinds:
+            colour, _, text = EDGE_STYLE[kind]
+            items.append(f'<line x1="{x:.0f}" y1="{top + 6:.0f}" x2="{x + 18:.0f}" y2="{top + 6:.0f}" '
+                         f'stroke="{colour}" stroke-width="2"/><text x="{x + 23:.0f}" y="{top + 10:.0f}" '
+                         f'font-size="10.5" fill="#57606a">{text}</text>')
+            x += 40 + _text_width(text, 10.5)
+        return f'<g class="am-legend">{"".join(items)}</g>', top + 20
+
+    # -- reprs -----------------------------------------------------------------------------
+    @property
+    def mermaid(self) -> str:
+        """The graph as mermaid ``flowchart TD`` text (fork/join bars folded into edges)."""
+        lines = ["flowchart TD"]
+        for n in self.nodes.values():
+            if n.kind in ("start", "end"):
+                lines.append(f"    {n.id}([{n.id}])")
+            elif n.kind in ("llm", "code"):
+                text = n.title + (f"<br/>{n.subtitle}" if n.subtitle else "")
+                lines.append(f'    {n.id}["{_mermaid_text(text)}"]')
+        arrows = {"plain": "-->", "cond": "-->", "else": "-.->", "parallel": "==>", "loop": "-->",
+                  "exit": "-.->"}
+        for e in self.edges:
+            src, dst = e.src, e.dst
+            if self.nodes[dst].kind in ("fork", "join"):
+                continue
+            sources = [src]
+            if self.nodes[src].kind in ("fork", "join"):
+                sources = [x.src for x in self.edges if x.dst == src]
+            label = e.label or ("parallel" if e.kind == "parallel" else "")
+            for s in sources:
+                arrow = arrows[e.kind] + (f'|"{_mermaid_text(label)}"|' if label else "")
+                lines.append(f"    {s} {arrow} {dst}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.mermaid
+
+    def _repr_html_(self) -> str:
+        return f'<div class="am-graph-view" style="overflow-x:auto">{self.svg}</div>'
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.mermaid, "text/html": self._repr_html_(), "image/svg+xml": self.svg}
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def _llm_label(llm: Any) -> str:
+    if llm is None:
+        return ""
+    provider, model = getattr(llm, "provider", None), getattr(llm, "model", None)
+    if provider and model:
+        return model if model.startswith(f"{provider}/") else f"{provider}/{model}"
+    return str(provider or model or "")
+
+
+def _size(n: GNode) -> None:
+    if n.kind in ("start", "end"):
+        n.w, n.h = 66.0, 26.0
+    elif n.kind in ("fork", "join"):
+        n.w, n.h = 90.0, 6.0
+    elif n.kind == "dummy":
+        n.w, n.h = 14.0, 0.0
+    else:
+        n.w = max(90.0, _text_width(n.title, 13) + 28, _text_width(n.subtitle, 11) + 24)
+        n.h = 46.0 if n.subtitle else 32.0
+
+
+def _place(row: list[GNode], want: list[float]) -> None:
+    """Move nodes towards ``want`` keeping their order and at least NODE_GAP between them."""
+    xs = list(want)
+    for i in range(1, len(row)):
+        xs[i] = max(xs[i], xs[i - 1] + _gap(row[i - 1], row[i]))
+    for i in range(len(row) - 2, -1, -1):
+        xs[i] = min(xs[i], xs[i + 1] - _gap(row[i], row[i + 1]))
+    for n, x in zip(row, xs):
+        n.x = x
+
+
+def _gap(a: GNode, b: GNode) -> float:
+    gap = NODE_GAP / 2 if "dummy" in (a.kind, b.kind) else NODE_GAP
+    return a.w / 2 + b.w / 2 + gap
+
+
+def _draw_node(n: GNode) -> str:
+    left, top = n.x - n.w / 2, n.y
+    tip = f"<title>{html.escape(n.tooltip or n.title)}</title>" if (n.tooltip or n.title) else ""
+    if n.kind in ("fork", "join"):
+        return (f'<g class="am-node am-{n.kind}">{tip}<rect x="{left:.1f}" y="{top:.1f}" '
+                f'width="{n.w:.1f}" height="{n.h:.1f}" rx="2" fill="#24292f"/></g>')
+    if n.kind in ("start", "end"):
+        return (f'<g class="am-node am-{n.kind}">{tip}<rect x="{left:.1f}" y="{top:.1f}" '
+                f'width="{n.w:.1f}" height="{n.h:.1f}" rx="{n.h / 2:.1f}" fill="#24292f"/>'
+                f'<text x="{n.x:.1f}" y="{top + n.h / 2 + 4:.1f}" text-anchor="middle" font-size="11" '
+                f'font-weight="600" fill="#ffffff">{n.id}</text></g>')
+    fill = "#ffffff" if n.kind == "llm" else "#f6f8fa"
+    title_y = top + (19 if n.subtitle else n.h / 2 + 5)
+    sub = (f'<text x="{n.x:.1f}" y="{top + 36:.1f}" text-anchor="middle" font-size="11" '
+           f'fill="#57606a">{html.escape(n.subtitle)}</text>') if n.subtitle else ""
+    return (f'<g class="am-node am-{n.kind}" data-node="{html.escape(n.id)}">{tip}'
+            f'<rect x="{left:.1f}" y="{top:.1f}" width="{n.w:.1f}" height="{n.h:.1f}" rx="7" '
+            f'fill="{fill}" stroke="#8c959f" stroke-width="1.2"/>'
+            f'<text x="{n.x:.1f}" y="{title_y:.1f}" text-anchor="middle" font-size="13" '
+            f'font-weight="600" fill="#24292f">{html.escape(n.title)}</text>{sub}</g>')

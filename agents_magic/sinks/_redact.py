@@ -1,0 +1,109 @@
+"""Keep secrets out of what sinks persist, and turn event payloads into plain, bounded JSON.
+
+The engine never puts an API key into an event (it stays inside ``engine._llm.Target``), but
+prompts, replies, inputs and error texts are user- and provider-controlled, so everything a
+sink writes passes through :class:`Redactor` first: values of secret-looking environment
+variables (and of every variable a workflow names in ``api_key_env``) are replaced, and so is
+anything shaped like a bearer token or a well-known provider key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
+_KEY_ENV_IN_YAML = re.compile(r"api_key_env\s*:\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)")
+_SHAPES = re.compile(
+    r"(?i:\b(bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"              # Authorization header values
+    r"|\bsk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}"                  # OpenAI / Anthropic style
+    r"|\bAIza[0-9A-Za-z_-]{30,}"                                     # Google API keys
+    r"|(?i:\b(api[_-]?key|x-api-key|authorization)(['\"]?\s*[:=]\s*['\"]?))[^\s'\",}]{8,}")
+MIN_SECRET_LEN = 8
+
+
+def secret_values(extra_names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Values of environment variables that hold secrets, longest first."""
+    found = set()
+    for name, value in os.environ.items():
+        if not (_SECRET_NAME.search(name) or name in extra_names):
+            continue
+        value = value.strip()
+        # Paths and short flags are not secrets, and redacting them would mangle text.
+        if len(value) >= MIN_SECRET_LEN and not value.startswith(("/", "~")) and " " not in value:
+            found.add(value)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def key_env_names(yaml_text: str) -> tuple[str, ...]:
+    """Environment variables a workflow names in ``api_key_env``."""
+    return tuple(dict.fromkeys(_KEY_ENV_IN_YAML.findall(yaml_text or "")))
+
+
+def _shape(match: re.Match[str]) -> str:
+    if match.group(1):
+        return f"{match.group(1)} {REDACTED}"
+    if match.group(2):
+        return f"{match.group(2)}{match.group(3)}{REDACTED}"
+    return REDACTED
+
+
+class Redactor:
+    """Callable ``text -> text`` with secrets replaced by ``[REDACTED]``.
+
+    ``refresh(yaml)`` re-reads the environment (keys may be set after the sink was made).
+    """
+
+    def __init__(self) -> None:
+        self.values: tuple[str, ...] = ()
+        self.refresh()
+
+    def refresh(self, yaml_text: str = "") -> None:
+        self.values = secret_values(key_env_names(yaml_text))
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return _SHAPES.sub(_shape, text)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [truncated {len(text) - limit} characters]"
+
+
+def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
+    """``value`` as JSON-ready data: strings redacted and cut to ``limit``, containers walked,
+    other objects by their ``repr``; non-finite floats become strings (PostgreSQL's JSON has no
+    NaN)."""
+    if value is None or isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return truncate(redact(value), limit)
+    if _depth > 20:
+        return truncate(redact(repr(value)), limit)
+    if isinstance(value, dict):
+        return {truncate(redact(str(k)), 200): jsonable(v, redact, limit, _depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, redact, limit, _depth + 1) for v in value]
+    for method in ("tolist", "item"):  # numpy / pandas scalars and arrays
+        convert = getattr(value, method, None)
+        if callable(convert):
+            try:
+                return jsonable(convert(), redact, limit, _depth + 1)
+            except Exception:
+                break
+    if hasattr(value, "model_dump"):  # pydantic models
+        try:
+            return jsonable(value.model_dump(mode="json"), redact, limit, _depth + 1)
+        except Exception:
+            pass
+    return truncate(redact(repr(value)), limit)

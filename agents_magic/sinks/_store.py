@@ -1,0 +1,251 @@
+"""``StoreSink``: record runs in the run store as they happen, without making the run wait.
+
+A run row is written on ``RunStarted`` (status ``running``), one row per node execution as it
+finishes or fails, and the final status, outputs and totals on ``RunFinished``. The engine only
+pays for a ``put_nowait``; one background thread per sink writes each batch of events in a
+single transaction. Texts are redacted (:mod:`._redact`) and cut to ``max_text`` characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from typing import Any
+
+from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
+from ._redact import Redactor, jsonable, truncate
+from ._worker import BackgroundWriter
+
+MAX_TEXT = 20_000
+WRITE_ATTEMPTS = 3
+_RECORDED = (RunStarted, NodeFinished, NodeFailed, RunFinished)
+
+
+def workflow_hash(yaml_text: str) -> str:
+    """Same short content hash as :attr:`agents_magic.Workflow.hash`."""
+    return hashlib.sha256(yaml_text.encode()).hexdigest()[:16]
+
+
+class StoreSink:
+    """Record every run it sees in the run store at ``url``.
+
+    Parameters
+    ----------
+    url
+        Any SQLAlchemy URL; default: the session's storage URL (SQLite under the data directory).
+    experiment, variant
+        Stored with every run this sink records (evaluation and A/B runs set them).
+    max_text
+        Characters kept of each prompt, response, error and string value.
+
+    Examples
+    --------
+    >>> sink = StoreSink("sqlite:///runs.db")            # doctest: +SKIP
+    >>> agents_magic.run(wf, {"text": "..."}, sinks=[sink])  # doctest: +SKIP
+    >>> sink.flush()                                     # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, experiment: str | None = None,
+                 variant: str | None = None, max_text: int = MAX_TEXT) -> None:
+        if url is None:
+            from .._settings import settings
+
+            url = settings.resolved_storage_url
+        self.url = url
+        self.experiment = experiment
+        self.variant = variant
+        self.max_text = max_text
+        self.redact = Redactor()
+        self._store: Any = None
+        self._warned = False
+        self._known_runs: set[str] = set()
+        self._known_workflows: set[tuple[str, str]] = set()
+        from ..store._db import safe_url
+
+        self._writer = BackgroundWriter(f"agents-magic-store {safe_url(url)}", self._write,
+                                        self._failed)
+
+    # -- engine side: must be fast and never raise ------------------------------------------
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, _RECORDED):
+            self._writer.put(event)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every event received so far is written; False on timeout."""
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush and stop the writer thread (the store's engine stays open for other users)."""
+        self._writer.close(timeout)
+
+    def __repr__(self) -> str:
+        from ..store._db import safe_url
+
+        return f"<StoreSink {safe_url(self.url)}>"
+
+    # -- writer thread ----------------------------------------------------------------------
+    def _failed(self, exc: BaseException) -> None:
+        from ..store._db import safe_url
+
+        # What was lost may include run rows: later events of those runs get placeholders.
+        self._known_runs.clear()
+        self._known_workflows.clear()
+        if not self._warned:
+            self._warned = True
+            cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warnings.warn(f"agents_magic: runs are not being recorded in the run store at "
+                          f"{safe_url(self.url)}: {cause}", RuntimeWarning, stacklevel=2)
+
+    def _open(self) -> Any:
+        if self._store is None:
+            from ..store._db import open_store
+
+            self._store = open_store(self.url)
+        return self._store
+
+    def _write(self, batch: list[Any]) -> None:
+        import sqlalchemy as sa
+
+        store = self._open()
+        starts: list[dict[str, Any]] = []
+        workflows: list[dict[str, Any]] = []
+        nodes: list[dict[str, Any]] = []
+        finishes: list[dict[str, Any]] = []
+        placeholders: list[dict[str, Any]] = []
+        for event in batch:
+            if isinstance(event, RunStarted):
+                self.redact.refresh(event.yaml)
+                row, wf = self._run_row(event)
+                starts.append(row)
+                if wf is not None:
+                    workflows.append(wf)
+                self._known_runs.add(event.run_id)
+                continue
+            if event.run_id not in self._known_runs:
+                # This sink joined mid-run: a minimal row keeps the foreign key satisfied.
+                placeholders.append(self._placeholder(event))
+                self._known_runs.add(event.run_id)
+            if isinstance(event, RunFinished):
+                finishes.append(self._finish_row(event))
+                self._known_runs.discard(event.run_id)
+            else:
+                nodes.append(self._node_row(event))
+        from ..store._schema import node_executions, runs
+        from ..store._schema import workflows as workflows_table
+
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with store.write_engine.begin() as connection:
+                    if workflows:
+                        _insert_ignore(connection, workflows_table, workflows, ["name", "hash"])
+                    if starts:
+                        _upsert_runs(connection, starts)
+                    if placeholders:
+                        _insert_ignore(connection, runs, placeholders, ["run_id"])
+                    if nodes:
+                        connection.execute(sa.insert(node_executions), nodes)
+                    for row in finishes:
+                        connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
+                                           .values(**{k: v for k, v in row.items()
+                                                      if k != "run_id"}))
+                return
+            except sa.exc.OperationalError:
+                # A lock held past the busy timeout, a dropped connection: try again shortly.
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def _text(self, value: str | None) -> str | None:
+        return None if value is None else truncate(self.redact(value), self.max_text)
+
+    def _json(self, value: Any) -> Any:
+        return jsonable(value, self.redact, self.max_text)
+
+    def _run_row(self, event: RunStarted) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        from ..store._db import HOST, PROCESS
+
+        yaml_text = event.yaml or ""
+        digest = workflow_hash(yaml_text) if yaml_text else None
+        wf = None
+        if digest and (event.workflow, digest) not in self._known_workflows:
+            self._known_workflows.add((event.workflow, digest))
+            wf = {"name": event.workflow[:200], "hash": digest, "yaml": self.redact(yaml_text),
+                  "created_at": event.at}
+        row = {"run_id": event.run_id, "workflow": event.workflow[:200], "workflow_hash": digest,
+               "status": "running", "inputs": self._json(dict(event.inputs)),
+               "started_at": event.at, "experiment": self.experiment, "variant": self.variant,
+               "host": HOST, "pid": os.getpid(), "process": PROCESS}
+        return row, wf
+
+    def _placeholder(self, event: Any) -> dict[str, Any]:
+        from ..store._db import HOST, PROCESS
+
+        return {"run_id": event.run_id, "workflow": "", "status": "running",
+                "started_at": getattr(event, "started_at", None) or getattr(event, "at", time.time()),
+                "experiment": self.experiment, "variant": self.variant, "host": HOST,
+                "pid": os.getpid(), "process": PROCESS}
+
+    def _node_row(self, event: NodeFinished | NodeFailed) -> dict[str, Any]:
+        row = {"run_id": event.run_id, "node_id": event.node_id, "iteration": event.iteration,
+               "provider": event.provider, "model": event.model,
+               "duration_ms": event.duration_ms, "started_at": event.started_at,
+               "finished_at": event.at, "attempts": event.attempts}
+        if isinstance(event, NodeFinished):
+            row.update(status="succeeded", prompt_tokens=event.prompt_tokens,
+                       completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
+                       cached=bool(event.cached), prompt=self._text(event.prompt),
+                       response=self._text(event.response), outputs=self._json(event.outputs),
+                       error=None, error_kind=None)
+        else:
+            row.update(status="failed", prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
+                       cached=False, prompt=None, response=None, outputs=None,
+                       error=self._text(event.error), error_kind=(event.kind or "")[:64])
+        return row
+
+    def _finish_row(self, event: RunFinished) -> dict[str, Any]:
+        return {"run_id": event.run_id, "status": event.status,
+                "outputs": self._json(dict(event.outputs)), "error": self._text(event.error),
+                "warnings": self._json(list(event.warnings)), "finished_at": event.at,
+                "duration_ms": event.duration_ms, "cost_usd": event.cost_usd,
+                "total_tokens": event.total_tokens}
+
+
+def _insert_ignore(connection: Any, table: Any, rows: list[dict[str, Any]],
+                   keys: list[str]) -> None:
+    """INSERT, skipping rows whose ``keys`` already exist (other writers may race us)."""
+    import sqlalchemy as sa
+
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        connection.execute(module.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+        return
+    for row in rows:  # portable fallback: one savepoint per row
+        try:
+            with connection.begin_nested():
+                connection.execute(sa.insert(table), [row])
+        except sa.exc.IntegrityError:
+            pass
+
+
+def _upsert_runs(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert run rows; a run id seen again (a resumed or replayed run) is started afresh."""
+    import sqlalchemy as sa
+
+    from ..store._schema import runs
+
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        for row in rows:
+            stmt = module.insert(runs).values(**row)
+            update = {k: stmt.excluded[k] for k in row if k != "run_id"}
+            connection.execute(stmt.on_conflict_do_update(index_elements=["run_id"], set_=update))
+        return
+    for row in rows:
+        done = connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
+                                  .values(**{k: v for k, v in row.items() if k != "run_id"}))
+        if not done.rowcount:
+            connection.execute(sa.insert(runs), [row])

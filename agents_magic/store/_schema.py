@@ -1,0 +1,100 @@
+"""The run store's tables (SQLAlchemy Core), the single source the migrations are checked against.
+
+Times are Unix timestamps in seconds (``DOUBLE``), as the run events carry them: exact to the
+microsecond, portable across SQLite and PostgreSQL, and free of time-zone ambiguity. The reports
+turn them into UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+# Constraint names are fixed so later migrations can alter them on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Upper bound for stored prompts, responses and error texts (characters).
+MAX_TEXT = 20_000
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+# JSONB on PostgreSQL (indexable, compact); JSON text elsewhere.
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Timestamp = sa.Double
+
+workflows = sa.Table(
+    "workflows", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("yaml", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("name", "hash"),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("workflow", sa.String(200), nullable=False, index=True),
+    sa.Column("workflow_hash", sa.String(64)),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("inputs", JSON),
+    sa.Column("outputs", JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("warnings", JSON),
+    sa.Column("started_at", Timestamp, nullable=False, index=True),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("duration_ms", sa.Double),
+    sa.Column("cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.Column("total_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("variant", sa.String(200)),
+    sa.Column("experiment", sa.String(200), index=True),
+    # Who is running it: lets start-up reconciliation tell a crashed run from a live one.
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("process", sa.String(32)),
+)
+
+node_executions = sa.Table(
+    "node_executions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("node_id", sa.String(200), nullable=False),
+    sa.Column("iteration", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(100)),
+    sa.Column("model", sa.String(200)),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("completion_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.Column("duration_ms", sa.Double),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("cached", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("error", sa.Text),
+    sa.Column("error_kind", sa.String(64)),
+    sa.Column("prompt", sa.Text),
+    sa.Column("response", sa.Text),
+    sa.Column("outputs", JSON),
+    sa.Index(None, "run_id", "node_id"),
+)
+
+memory_entries = sa.Table(
+    "memory_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # ``{agent}:{workflow|*}:{node|*}`` — the key lives in its own column.
+    sa.Column("namespace", sa.String(400), nullable=False),
+    sa.Column("key", sa.String(400), nullable=False),
+    sa.Column("value", JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, index=True),
+    sa.UniqueConstraint("namespace", "key"),
+)

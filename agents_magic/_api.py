@@ -18,7 +18,7 @@ def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
 
 async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
-               stream: bool = False, run_id: str | None = None, _box: list[RunResult] | None = None
+               api_base: str | None = None, stream: bool = False, run_id: str | None = None, _box: list[RunResult] | None = None
                ) -> RunResult:
     """Run a workflow in the current event loop.
 
@@ -30,7 +30,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         Initial state values; required fields must be present.
     sinks
         Callables that receive every :mod:`RunEvent <agents_magic.engine.events>`.
-    model, provider
+    model, provider, api_base
         Override every node's LLM for this run.
     stream
         Stream tokens (emitted as ``TokenDelta`` events).
@@ -43,7 +43,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     from .engine._run import execute
 
     return await execute(_workflow(workflow), inputs, sinks=sinks, model=model, provider=provider,
-                         stream=stream, run_id=run_id, box=_box)
+                         api_base=api_base, stream=stream, run_id=run_id, box=_box)
 
 
 def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,

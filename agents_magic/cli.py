@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--model", help="override every node's model")
     run.add_argument("--provider", help="override every node's provider")
+    run.add_argument("--api-base", help="override every node's API base URL")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_parser("demo", help="run the bundled example offline (mock provider)")
     return parser
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_result(result, False)
             return 0 if result.ok else 1
         result = _api.run(load(args.file), parse_inputs(args.input), model=args.model,
-                          provider=args.provider)
+                          provider=args.provider, api_base=args.api_base)
     except AgentsMagicError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
 class _Checker:
     def __init__(self, data: dict[str, Any], smap: SourceMap) -> None:
         self.data, self.smap, self.problems = data, smap, []
+        self.unknown_endpoint = False  # graph-shape problems would only echo it
         state = data.get("state")
         fields = state.get("fields") if isinstance(state, dict) else None
         self.fields: dict[str, Any] = fields if isinstance(fields, dict) else {}
@@ -175,6 +176,7 @@ class _Checker:
         allowed = [START] if source else [END]
         if name in self.ids or name in allowed:
             return
+        self.unknown_endpoint = True
         if name == (END if source else START):
             self.add(path, f"an edge cannot {'leave END' if source else 'enter START'}")
             return
@@ -248,7 +250,7 @@ class _Checker:
             if node_id not in reach:
                 self.add(("nodes", i, "id"), f"node `{node_id}` is unreachable from START",
                          "add an edge into it, or remove the node")
-            elif node_id not in to_end:
+            elif node_id not in to_end and not self.unknown_endpoint:
                 cyclic = node_id in _closure(node_id, succ, include_self=False)
                 self.add(("nodes", i, "id"),
                          f"loop without exit: node `{node_id}` never reaches END" if cyclic

@@ -285,15 +285,16 @@ class WorkflowGraph:
             shift = x / 2
             for n in row:
                 nodes[n].x -= shift
-        for _ in range(8):
-            for group, neighbours in ((range(1, depth + 1), up), (range(depth - 1, -1, -1), down)):
-                for i in group:
-                    row = layers[i]
-                    want = []
-                    for n in row:
-                        xs = [nodes[m].x for m in neighbours[n]]
-                        want.append(sum(xs) / len(xs) if xs else nodes[n].x)
-                    _place([nodes[n] for n in row], want)
+        both = {n: up[n] + down[n] for n in nodes}
+        passes = [(range(1, depth + 1), up), (range(depth - 1, -1, -1), down)] * 8
+        for group, neighbours in passes + [(range(depth + 1), both)]:
+            for i in group:
+                row = layers[i]
+                want = []
+                for n in row:
+                    xs = [nodes[m].x for m in neighbours[n]]
+                    want.append(sum(xs) / len(xs) if xs else nodes[n].x)
+                _place([nodes[n] for n in row], want)
         y = float(MARGIN)
         for row in layers:
             height = max(nodes[n].h for n in row) if row else 0
@@ -321,6 +322,8 @@ class WorkflowGraph:
         labels: list[str] = []
         right = max(n.right for n in nodes.values())
         lanes = 0
+        ports = self._ports()
+        placed: list[tuple[float, float, float, float]] = []
         for e in edges:
             colour, dash, _ = EDGE_STYLE[e.kind]
             attrs = (f'fill="none" stroke="{colour}" stroke-width="1.4" '
@@ -348,9 +351,9 @@ class WorkflowGraph:
                     if n.kind == "dummy":
                         points += [(n.x, n.y), (n.x, n.y + n.h)]
                     elif k == 0:
-                        points.append((n.x, n.bottom))
+                        points.append((n.x + ports[(id(e), "out")], n.bottom))
                     else:
-                        points.append((n.x, n.y - 2))
+                        points.append((n.x + ports[(id(e), "in")], n.y - 2))
                 d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
                 for (x0, y0), (x1, y1) in zip(points, points[1:]):
                     if abs(x1 - x0) < 0.5:
@@ -364,10 +367,12 @@ class WorkflowGraph:
             if e.label:
                 width = _text_width(e.label, 10.5) + 8
                 bx = lx - width / 2 if anchor == "middle" else lx - 3
+                bx = _free_spot(placed, bx, ly - 11, width, 15)
+                placed.append((bx, ly - 11, width, 15))
                 labels.append(
                     f'<g class="am-edge-label">{tip}<rect x="{bx:.1f}" y="{ly - 11:.1f}" width="{width:.1f}" '
                     f'height="15" rx="3" fill="#ffffff" fill-opacity="0.92"/>'
-                    f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" font-size="10.5" '
+                    f'<text x="{bx + 4:.1f}" y="{ly:.1f}" font-size="10.5" '
                     f'fill="{colour}">{html.escape(e.label)}</text></g>')
                 right = max(right, bx + width)
             right = max(right, lx + 8)
@@ -386,9 +391,26 @@ class WorkflowGraph:
             f'<rect width="100%" height="100%" rx="6" fill="#ffffff"/>'
             + "".join(paths) + "".join(labels) + "".join(boxes) + legend + "</svg>")
 
+    def _ports(self) -> dict[tuple[int, str], float]:
+        """Horizontal offsets so that several edges leaving (entering) a box do not overlap."""
+        nodes, ports = self.nodes, {}
+        for end, first, near in (("out", 0, 1), ("in", -1, -2)):
+            groups: dict[str, list[GEdge]] = {}
+            for e in self.edges:
+                if not e.back:
+                    groups.setdefault(e.path[first], []).append(e)
+            for node_id, group in groups.items():
+                node = nodes[node_id]
+                group.sort(key=lambda e: nodes[e.path[near]].x)
+                spread = 0.0
+                if len(group) > 1 and node.kind in ("llm", "code", "start", "end"):
+                    spread = min(18.0, node.w * 0.5 / (len(group) - 1))
+                for k, e in enumerate(group):
+                    ports[(id(e), end)] = (k - (len(group) - 1) / 2) * spread
+        return ports
+
     def _legend(self, top: float) -> tuple[str, float]:
-        kinds = [k for k in ("cond", "parallel", "loop") if any(
-            e.kind == k or (k == "loop" and e.back) for e in self.edges)]
+        kinds = [k for k in ("cond", "parallel", "loop") if any(e.kind == k for e in self.edges)]
         if not kinds:
             return "", top
         x, items = float(MARGIN), []
@@ -463,13 +485,27 @@ def _size(n: GNode) -> None:
 
 def _place(row: list[GNode], want: list[float]) -> None:
     """Move nodes towards ``want`` keeping their order and at least NODE_GAP between them."""
-    xs = list(want)
+    # Pack once pushing right and once pushing left, then average: nodes that want the same
+    # spot end up centred on it (both packings keep the gaps, so their mean does too).
+    right, left = list(want), list(want)
     for i in range(1, len(row)):
-        xs[i] = max(xs[i], xs[i - 1] + _gap(row[i - 1], row[i]))
+        right[i] = max(right[i], right[i - 1] + _gap(row[i - 1], row[i]))
     for i in range(len(row) - 2, -1, -1):
-        xs[i] = min(xs[i], xs[i + 1] - _gap(row[i], row[i + 1]))
-    for n, x in zip(row, xs):
-        n.x = x
+        left[i] = min(left[i], left[i + 1] - _gap(row[i], row[i + 1]))
+    for n, a, b in zip(row, right, left):
+        n.x = (a + b) / 2
+
+
+def _free_spot(placed: list[tuple[float, float, float, float]], x: float, y: float, w: float,
+               h: float) -> float:
+    """An x near ``x`` where a label box does not cover one already placed (slides sideways)."""
+    for _ in range(len(placed) + 1):
+        hit = next((p for p in placed if x < p[0] + p[2] and p[0] < x + w
+                    and y < p[1] + p[3] and p[1] < y + h), None)
+        if hit is None:
+            return x
+        x = hit[0] + hit[2] + 2 if x + w / 2 >= hit[0] + hit[2] / 2 else hit[0] - w - 2
+    return x
 
 
 def _gap(a: GNode, b: GNode) -> float:

@@ -238,12 +238,13 @@ def preflight(workflow: Any, overrides: dict[str, Any]) -> dict[str, _llm.Target
 
 
 async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks: Iterable[Sink] = (),
-                  model: str | None = None, provider: str | None = None, stream: bool = False,
+                  model: str | None = None, provider: str | None = None,
+                  api_base: str | None = None, stream: bool = False,
                   run_id: str | None = None, box: list[RunResult] | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult."""
     state = workflow.initial_state(inputs)
-    overrides = {k: v for k, v in {"model": model, "provider": provider}.items() if v}
+    overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = preflight(workflow, overrides)
     graph = _compiled(workflow)
     ctx = RunContext(workflow, sinks, targets, stream, run_id)

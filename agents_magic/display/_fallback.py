@@ -1,0 +1,235 @@
+"""Progress as text lines, one per node execution: redrawn in place in notebooks, appended in a
+terminal. A sink: the engine calls it with RunEvents (on its own thread); the kernel's main
+thread calls :meth:`TextProgress.refresh`, which is the only place that touches the display.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
+                             RunStarted)
+
+MIN_INTERVAL_S = 0.1  # at most ~10 redraws a second, like tqdm
+TICK_S = 1.0  # while a node runs, redraw its elapsed time this often
+KIND_TEXT = {
+    "rate_limit": "rate limit",
+    "timeout": "timeout",
+    "auth": "authentication",
+    "invalid_output": "invalid output",
+    "invalid_response": "invalid response",
+    "server_error": "server error",
+    "connection": "connection",
+    "not_found": "unknown model or endpoint",
+    "bad_request": "bad request",
+    "config": "configuration",
+}
+KIND_HINT = {
+    "rate_limit": "wait, or lower config.execution.max_concurrency",
+    "timeout": "raise config.execution.timeout (seconds per call)",
+    "auth": "check the API key (llm.api_key_env names the variable)",
+    "invalid_output": "the reply did not fit output_schema; simplify the schema or the prompt",
+    "connection": "is the server at llm.api_base running?",
+    "not_found": "check llm.model and llm.api_base",
+}
+SYMBOL = {"started": "▶", "retrying": "↻", "finished": "✓", "cached": "✓", "failed": "✗"}
+
+
+@dataclass
+class _Row:
+    node: str
+    iteration: int
+    state: str
+    started: float
+    llm: str = ""
+    duration_ms: float = 0.0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.node if self.iteration <= 1 else f"{self.node} #{self.iteration}"
+
+
+class _Text:
+    """A display object whose only representation is the given text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def kind_text(kind: str) -> str:
+    return KIND_TEXT.get(kind, kind.replace("_", " "))
+
+
+class TextProgress:
+    """A run's progress as text lines.
+
+    Parameters
+    ----------
+    workflow
+        Name shown in the header line.
+    mode
+        ``"update"`` redraws one display in place (notebooks), ``"append"`` prints each new line
+        (terminals), ``"off"`` shows nothing.
+    display
+        ``IPython.display.display``-like callable (injected by tests).
+    """
+
+    def __init__(self, workflow: str, mode: str = "update", *,
+                 display: Callable[..., Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if mode not in ("update", "append", "off"):
+            raise ValueError(f"unknown progress mode {mode!r}")
+        self.workflow = workflow
+        self.mode = mode
+        self._display = display
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, int], _Row] = {}
+        self._log: list[str] = []
+        self._printed = 0
+        self._status = "starting"
+        self._total_nodes = 0
+        self._run_started = clock()
+        self._finished: RunFinished | None = None
+        self._dirty = False
+        self._last_draw = 0.0
+        self._handle: Any = None
+
+    # -- the sink (engine thread) ----------------------------------------------------------
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            self._apply(event)
+            self._dirty = True
+
+    def _apply(self, event: Any) -> None:
+        now = self._clock()
+        if isinstance(event, RunStarted):
+            self._status, self._run_started = "running", now
+            self._total_nodes = len(event.nodes)
+        elif isinstance(event, NodeStarted):
+            llm = f"{event.provider}/{event.model}" if event.provider else event.model
+            row = _Row(event.node_id, event.iteration, "started", now, llm)
+            self._rows[(event.node_id, event.iteration)] = row
+            self._log.append(f"{SYMBOL['started']} {row.label} started ({llm})")
+        elif isinstance(event, NodeRetrying):
+            row = self._latest(event.node_id)
+            detail = (f"attempt {event.attempt} failed ({kind_text(event.kind)}: "
+                      f"{_one_line(event.cause, 80)}); retrying in {event.delay_s:.1f}s")
+            if row is not None:
+                row.state, row.detail = "retrying", detail
+            self._log.append(f"{SYMBOL['retrying']} {event.node_id} {detail}")
+        elif isinstance(event, NodeFinished):
+            row = self._rows.setdefault((event.node_id, event.iteration), _Row(
+                event.node_id, event.iteration, "started", now))
+            row.state = "cached" if event.cached else "finished"
+            row.duration_ms, row.cost_usd = event.duration_ms, event.cost_usd
+            row.tokens = event.prompt_tokens + event.completion_tokens
+            row.llm = row.llm or f"{event.provider}/{event.model}"
+            row.detail = f"after {event.attempts} attempts" if event.attempts > 1 else ""
+            self._log.append(f"{SYMBOL[row.state]} {row.label} {self._numbers(row)}")
+        elif isinstance(event, NodeFailed):
+            row = self._rows.setdefault((event.node_id, event.iteration), _Row(
+                event.node_id, event.iteration, "started", now))
+            row.state, row.duration_ms = "failed", event.duration_ms
+            row.llm = f"{event.provider}/{event.model}" if event.provider else row.llm
+            tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
+            hint = KIND_HINT.get(event.kind)
+            row.detail = (f"{kind_text(event.kind)}{tries}: {_one_line(event.error, 160)}"
+                          + (f" — hint: {hint}" if hint else ""))
+            self._log.append(f"{SYMBOL['failed']} {row.label} failed in "
+                             f"{event.duration_ms / 1000:.2f}s ({row.llm}) {row.detail}")
+        elif isinstance(event, RunFinished):
+            self._finished = event
+            self._status = event.status
+            self._log.append(self._header())
+
+    def _latest(self, node: str) -> _Row | None:
+        rows = [r for (n, _), r in self._rows.items() if n == node]
+        return rows[-1] if rows else None
+
+    # -- rendering (main thread) -----------------------------------------------------------
+    @staticmethod
+    def _numbers(row: _Row) -> str:
+        text = (f"{row.state} in {row.duration_ms / 1000:.2f}s · ${row.cost_usd:.6f} · "
+                f"{row.tokens} tokens · {row.llm}")
+        return text + (f" · {row.detail}" if row.detail else "")
+
+    def _header(self) -> str:
+        done = sum(r.state in ("finished", "cached") for r in self._rows.values())
+        cost = sum(r.cost_usd for r in self._rows.values())
+        tokens = sum(r.tokens for r in self._rows.values())
+        if self._finished is not None:
+            f = self._finished
+            when = f"{f.status} in {f.duration_ms / 1000:.2f}s"
+            cost, tokens = f.cost_usd, f.total_tokens
+        else:
+            when = f"{self._status} {self._clock() - self._run_started:.1f}s"
+        return (f"{self.workflow} · {when} · {done} node run{'s' if done != 1 else ''} done · "
+                f"{tokens} tokens · ${cost:.6f}")
+
+    def text(self) -> str:
+        """The current progress block (header, then one line per node execution)."""
+        with self._lock:
+            return self._text()
+
+    def _text(self) -> str:
+        rows = list(self._rows.values())
+        width = max((len(r.label) for r in rows), default=0)
+        lines = [self._header()]
+        now = self._clock()
+        for r in rows:
+            if r.state in ("started", "retrying"):
+                body = f"{r.state} {now - r.started:.1f}s · {r.llm}"
+                body += f" · {r.detail}" if r.detail else ""
+            elif r.state == "failed":
+                body = f"failed in {r.duration_ms / 1000:.2f}s · {r.llm} · {r.detail}"
+            else:
+                body = self._numbers(r)
+            lines.append(f"  {SYMBOL[r.state]} {r.label:<{width}}  {body}")
+        return "\n".join(lines)
+
+    def refresh(self, final: bool = False) -> None:
+        """Redraw if something changed (at most every MIN_INTERVAL_S unless ``final``)."""
+        if self.mode == "off":
+            return
+        now = self._clock()
+        with self._lock:
+            running = any(r.state in ("started", "retrying") for r in self._rows.values())
+            due = now - self._last_draw >= (MIN_INTERVAL_S if self._dirty else TICK_S)
+            if not (final or (due and (self._dirty or running))):
+                return
+            if self.mode == "append":
+                new, self._printed = self._log[self._printed:], len(self._log)
+                text = "\n".join(new)
+            else:
+                text = self._text()
+            self._dirty, self._last_draw = False, now
+        if self.mode == "append":
+            if text:
+                print(text, flush=True)
+            return
+        display = self._display or _ipython_display()
+        if self._handle is None:
+            self._handle = display(_Text(text), display_id=True)
+        else:
+            self._handle.update(_Text(text))
+
+
+def _ipython_display() -> Callable[..., Any]:
+    from IPython.display import display
+
+    return display
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

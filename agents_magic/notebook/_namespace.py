@@ -1,0 +1,99 @@
+"""Read ``k=v`` words from a magic line into Python values, taking ``$var``/``{var}`` from the
+notebook's namespace; every problem is collected before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from IPython.core.error import UsageError
+
+from ..errors import InputError
+
+_NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_WHOLE = re.compile(rf"^(?:\$({_NAME})|\{{\s*({_NAME})\s*\}})$")
+_EMBEDDED = re.compile(rf"\$({_NAME})|\{{\s*({_NAME})\s*\}}")
+_MISSING = object()
+
+
+def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
+    """``a.b.c`` in ``namespace`` (attributes, or keys of dicts); ``_MISSING`` if absent."""
+    head, *rest = name.split(".")
+    value = namespace.get(head, _MISSING)
+    for part in rest:
+        if value is _MISSING:
+            break
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            value = getattr(value, part, _MISSING)
+    return value
+
+
+def literal(text: str) -> Any:
+    """A JSON/YAML literal (number, bool, null, list, mapping, quoted string), else the text."""
+    if text == "":
+        return ""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_inputs(words: Iterable[str], namespace: Mapping[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, str]]:
+    """``["topic=cats", "n=3", "df=$frame"]`` → values, plus the raw text of literal values.
+
+    The raw text lets :func:`coerce` keep ``zip=01234`` a string when the state field is ``str``.
+
+    Raises
+    ------
+    UsageError
+        A word is not ``key=value``.
+    InputError
+        Names that are not defined in the notebook (all of them at once).
+    """
+    values: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    problems: list[str] = []
+    for word in words:
+        key, sep, text = word.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"expected an input as KEY=VALUE, got `{word}` "
+                             "(quote values with spaces: text=\"two words\")")
+        whole = _WHOLE.match(text.strip())
+        if whole:
+            name = whole.group(1) or whole.group(2)
+            value = lookup(name, namespace)
+            if value is _MISSING:
+                problems.append(f"input `{key}`: `{name}` is not defined in the notebook")
+                continue
+            values[key] = value
+            continue
+        expanded = _EMBEDDED.sub(lambda m: _substitute(m, namespace), text)
+        values[key] = literal(expanded)
+        raw[key] = expanded
+    if problems:
+        raise InputError(f"{len(problems)} input problem{'s' if len(problems) > 1 else ''}: "
+                         + "; ".join(problems))
+    return values, raw
+
+
+def _substitute(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
+    # Inside a longer value, unknown names stay as written: "{braces}" may be meant literally.
+    value = lookup(match.group(1) or match.group(2), namespace)
+    return match.group(0) if value is _MISSING else str(value)
+
+
+def coerce(values: dict[str, Any], raw: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Give ``str`` fields the text as typed (``-i code=007`` stays ``"007"``, not ``7``)."""
+    out = dict(values)
+    for key, text in raw.items():
+        field = fields.get(key)
+        if field is not None and getattr(field, "type", None) == "str" and not isinstance(out[key], str):
+            out[key] = text
+    return out

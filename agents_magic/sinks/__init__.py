@@ -1,0 +1,79 @@
+"""Sinks that subscribe to run events: the run store and MLflow (the live view lives in display/).
+
+:func:`default_sinks` gives the sinks the session settings ask for. Each is opened once per
+URL and reused by every later run, so its writer thread, database engine and MLflow client
+stay warm. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._mlflow import MLflowSink, mlflow_ui_command
+from ._store import StoreSink
+
+if TYPE_CHECKING:
+    from .._settings import Settings
+    from ..store._cache import LLMCache
+
+__all__ = ["MLflowSink", "StoreSink", "close_sinks", "default_sinks", "mlflow_ui_command",
+           "open_cache"]
+
+_shared: dict[tuple[str, str], Any] = {}
+_lock = threading.Lock()
+
+
+def _shared_sink(kind: str, url: str, make: Callable[[], Any]) -> Any:
+    with _lock:
+        sink = _shared.get((kind, url))
+        if sink is None:
+            sink = _shared[(kind, url)] = make()
+        return sink
+
+
+def default_sinks(settings: Settings | None = None) -> list[Any]:
+    """The persisting sinks the settings ask for, opened once per URL and reused.
+
+    A :class:`StoreSink` when ``settings.store`` (at ``settings.resolved_storage_url``), an
+    :class:`MLflowSink` when ``settings.mlflow`` (at ``settings.mlflow_tracking_uri`` or the
+    local SQLite tracking store under the data directory).
+    """
+    if settings is None:
+        from .. import _settings
+
+        settings = _settings.settings
+    sinks: list[Any] = []
+    if settings.store:
+        url = settings.resolved_storage_url
+        sinks.append(_shared_sink("store", url, lambda: StoreSink(url)))
+    if settings.mlflow:
+        from ._mlflow import resolved_tracking_uri
+
+        uri = resolved_tracking_uri(settings)
+        sinks.append(_shared_sink("mlflow", uri, lambda: MLflowSink(uri, settings=settings)))
+    return sinks
+
+
+def flush_sinks(timeout: float | None = 30.0) -> None:
+    """Wait until every shared sink has written what it received."""
+    with _lock:
+        sinks = list(_shared.values())
+    for sink in sinks:
+        sink.flush(timeout)
+
+
+def close_sinks(timeout: float | None = 30.0) -> None:
+    """Flush and close every shared sink (tests, kernel shutdown); the next run reopens them."""
+    with _lock:
+        sinks = list(_shared.values())
+        _shared.clear()
+    for sink in sinks:
+        sink.close(timeout)
+
+
+def open_cache(settings: Settings | None = None) -> LLMCache | None:
+    """The session's LLM cache, or None when ``settings.cache`` is off (see :mod:`store._cache`)."""
+    from ..store._cache import open_cache as _open
+
+    return _open(settings)

@@ -199,8 +199,8 @@ class TextProgress:
 
     def refresh(self, final: bool = False) -> None:
         """Redraw if something changed (at most every MIN_INTERVAL_S unless ``final``)."""
-        if self.mode == "off":
-            return
+        if self.mode == "off" or self._status == "starting":
+            return  # nothing ran (e.g. the LLM settings were rejected): nothing to show
         now = self._clock()
         with self._lock:
             running = any(r.state in ("started", "retrying") for r in self._rows.values())

@@ -325,7 +325,22 @@ def import_litellm() -> Any:
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a provider without JSON mode still gets the schema in the prompt
     return litellm
+
+
+def check_litellm_provider(target: Target, node_id: str) -> None:
+    """Fail before any call when LiteLLM does not know the provider."""
+    known = {getattr(p, "value", p) for p in import_litellm().provider_list}
+    prefix = LITELLM_PREFIX.get(target.provider, target.provider)
+    if prefix not in known:
+        import difflib
+
+        close = difflib.get_close_matches(prefix, sorted(known), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise ProviderError(f"LiteLLM does not know the provider `{target.provider}`{hint}",
+                            node=node_id, provider=target.provider, model=target.model,
+                            kind="config")
 
 
 async def complete(

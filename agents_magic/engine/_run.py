@@ -227,9 +227,11 @@ def preflight(workflow: Any, overrides: dict[str, Any]) -> dict[str, _llm.Target
                             "which this version does not include")
             continue
         try:
-            targets[node.id] = _llm.resolve(node.llm, spec.config.llm, overrides,
-                                            timeout=execution.timeout,
-                                            max_retries=execution.max_retries, node_id=node.id)
+            target = _llm.resolve(node.llm, spec.config.llm, overrides, timeout=execution.timeout,
+                                  max_retries=execution.max_retries, node_id=node.id)
+            if target.route == "litellm":
+                _llm.check_litellm_provider(target, node.id)
+            targets[node.id] = target
         except ProviderError as exc:
             problems.append(str(exc))
     if problems:

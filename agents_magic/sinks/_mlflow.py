@@ -48,6 +48,7 @@ _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/ ]")
 # The tracing API exports to the *global* tracking URI; we point it at ours for the few
 # milliseconds a trace takes, under this lock, and put the user's back.
 _tracing_lock = threading.Lock()
+ASYNC_ENV = "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"
 _mlflow_ready = False
 
 
@@ -115,6 +116,10 @@ def _import_mlflow() -> Any:
     (we log from a thread, after the cell), no INFO chatter while it creates its tables."""
     global _mlflow_ready
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow prices LLM spans with LiteLLM when a span carries no cost; we always give one,
+    # but should LiteLLM get imported anyway it must not fetch its price map over the network.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
     import logging
 
     import mlflow
@@ -136,6 +141,21 @@ def _ns(seconds: float) -> int:
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
+
+
+def _llm_cost(node: NodeFinished) -> dict[str, float]:
+    """MLflow's cost attribute from our own prices (so MLflow never asks LiteLLM)."""
+    from ..engine import _cost
+
+    info = {} if node.provider in _cost.FREE_PROVIDERS else (
+        _cost.model_info(node.provider, node.model) or {})
+    input_cost = node.prompt_tokens * float(info.get("input_cost_per_token") or 0.0)
+    output_cost = node.completion_tokens * float(info.get("output_cost_per_token") or 0.0)
+    if node.cost_usd == 0.0:
+        input_cost = output_cost = 0.0  # free provider, cached call, or no known price
+    elif abs(input_cost + output_cost - node.cost_usd) > 1e-12:
+        input_cost, output_cost = node.cost_usd, 0.0  # the split is unknown; keep the total
+    return {"input_cost": input_cost, "output_cost": output_cost, "total_cost": node.cost_usd}
 
 
 def _metric_name(text: str) -> str:
@@ -376,6 +396,7 @@ class MLflowSink:
                             "input_tokens": node.prompt_tokens,
                             "output_tokens": node.completion_tokens,
                             "total_tokens": node.prompt_tokens + node.completion_tokens},
+                        SpanAttributeKey.LLM_COST: _llm_cost(node),
                         "cost_usd": node.cost_usd, "cached": bool(node.cached)})
                     llm = mlflow.start_span_no_context(
                         f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
@@ -400,8 +421,6 @@ class MLflowSink:
             root.end(outputs=self._json(dict(finish.outputs)),
                      attributes={"status": finish.status, "cost_usd": finish.cost_usd},
                      status=status, end_time_ns=_ns(finish.at))
-            # Export before the global URI goes back, so the trace lands in *our* store.
-            mlflow.flush_trace_async_logging()
 
 
 class _use_tracking_uri:
@@ -415,11 +434,19 @@ class _use_tracking_uri:
 
         self.previous = utils._tracking_uri
         self.previous_env = os.environ.get("MLFLOW_TRACKING_URI")
+        self.previous_async = os.environ.get(ASYNC_ENV)
+        # We already are on a background thread: export synchronously, so the trace is in
+        # the store when we return and no export thread has to be drained on every swap.
+        os.environ[ASYNC_ENV] = "false"
         self.changed = self.previous != self.uri
         if self.changed:
             self.mlflow.set_tracking_uri(self.uri)
 
     def __exit__(self, *exc: Any) -> None:
+        if self.previous_async is None:
+            os.environ.pop(ASYNC_ENV, None)
+        else:
+            os.environ[ASYNC_ENV] = self.previous_async
         if not self.changed:
             return
         self.mlflow.set_tracking_uri(self.previous)  # None unsets the variable too

@@ -452,3 +452,51 @@ def test_a_failing_sink_never_breaks_the_run(fake_llm):
     with pytest.warns(RuntimeWarning, match="sink bug"):
         result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[broken])
     assert result.ok
+
+
+def test_unknown_litellm_provider_fails_before_any_call(fake_llm):
+    flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
+    with pytest.raises(am.ProviderError, match="does not know the provider `deepseeek`.*`deepseek`"):
+        am.run(flow, {"topic": "x"}, provider="deepseeek", model="chat")
+    assert fake_llm.requests() == []
+
+
+def test_litellm_route_opens_no_socket_beyond_loopback(fake_llm, tmp_path):
+    """Importing LiteLLM and calling through it contacts only the local server (asyncio's
+    connections go through ``socket.connect`` too)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(f"""
+import socket, os
+seen = []
+real = socket.socket.connect
+def connect(self, address):
+    seen.append(address)
+    return real(self, address)
+socket.socket.connect = connect
+os.environ["DS_KEY"] = "k"
+import agents_magic as am
+wf = am.load('''{CHAIN_FLOW_TEMPLATE.format(base=fake_llm.base_url)}''')
+assert am.run(wf, {{"topic": "x"}}).ok
+import json; print(json.dumps([str(a[0]) for a in seen if isinstance(a, tuple)]))
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    hosts = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert hosts and hosts <= {"127.0.0.1"}, hosts
+
+
+CHAIN_FLOW_TEMPLATE = """
+schema_version: "1.0"
+flow: {{name: t}}
+state: {{fields: {{topic: {{type: str}}, outline: {{type: str}}, article: {{type: str}}}}}}
+nodes:
+  - {{id: outline, prompt: "Outline {{topic}}", outputs: [outline]}}
+edges:
+  - {{from: START, to: outline}}
+  - {{from: outline, to: END}}
+config:
+  llm: {{provider: deepseek, model: deepseek-chat, api_base: "{base}", api_key_env: DS_KEY}}
+"""

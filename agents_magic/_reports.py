@@ -1,0 +1,395 @@
+"""Reports over the run store: run history, cost breakdowns, per-node profiles, one run in full.
+
+Every function reads the store at ``url`` (default: the session's storage URL) and returns a
+pandas DataFrame (or a dict for :func:`show_run`); :func:`cost_figure` and
+:func:`profile_figure` draw them with plotly. pandas and plotly are imported on first use.
+Times in the store are Unix seconds; here they become UTC timestamps, and offsets inside a
+run are milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .errors import AgentsMagicError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+COST_BY = ("provider", "model", "node", "workflow")
+RUN_COLUMNS = ["run_id", "workflow", "status", "started_at", "finished_at", "duration_ms",
+               "cost_usd", "total_tokens", "nodes", "cached_nodes", "failed_nodes", "error",
+               "experiment", "variant", "workflow_hash"]
+PROFILE_COLUMNS = ["run_id", "node_id", "iteration", "status", "cached", "provider", "model",
+                   "start_ms", "end_ms", "duration_ms", "share", "bottleneck", "lane",
+                   "cost_usd", "prompt_tokens", "completion_tokens"]
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_COLOURS = {"normal": "#0969da", "bottleneck": "#cf222e", "cached": "#8c959f",
+            "failed": "#9a6700"}
+
+
+class ReportError(AgentsMagicError, ValueError):
+    """A report was asked for something the store does not have, or with a bad argument."""
+
+
+def _store(url: str | None) -> Any:
+    from .store._db import open_store
+
+    return open_store(url)
+
+
+def _since_ts(since: Any) -> float | None:
+    """``since`` as Unix seconds: a datetime/date/Timestamp, epoch seconds, a timedelta
+    (that long ago), an ISO string, or a relative string such as ``"24h"``, ``"7d"``, ``"2w"``."""
+    if since is None:
+        return None
+    if isinstance(since, dt.timedelta):
+        return time.time() - since.total_seconds()
+    if isinstance(since, (int, float)) and not isinstance(since, bool):
+        return float(since)
+    if isinstance(since, dt.datetime):  # pandas.Timestamp included
+        return since.timestamp()
+    if isinstance(since, dt.date):
+        return dt.datetime(since.year, since.month, since.day).timestamp()
+    if isinstance(since, str):
+        match = _RELATIVE.match(since)
+        if match:
+            return time.time() - float(match.group(1)) * _UNITS[match.group(2).lower()]
+        try:
+            return dt.datetime.fromisoformat(since.strip()).timestamp()
+        except ValueError:
+            pass
+    raise ReportError(f"cannot read `since={since!r}`: give a datetime, an ISO date such as "
+                      "'2026-01-31', or a span such as '24h', '7d' or '2w'")
+
+
+def _timestamps(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    import pandas as pd
+
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
+
+
+def runs(name: str | None = None, last: int | None = None, status: str | Iterable[str] | None = None,
+         url: str | None = None) -> pd.DataFrame:
+    """Run history, newest first.
+
+    Parameters
+    ----------
+    name
+        Only runs of this workflow.
+    last
+        Only the ``last`` most recent runs.
+    status
+        ``succeeded``, ``failed``, ``cancelled``, ``budget_exceeded`` or ``running`` (or a list).
+    url
+        Store URL (default: the session's).
+
+    Examples
+    --------
+    ::
+
+        %workflow runs --last 10
+    """
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from .store._schema import node_executions as n
+    from .store._schema import runs as r
+
+    counts = (sa.select(n.c.run_id, sa.func.count().label("nodes"),
+                        sa.func.sum(sa.case((n.c.cached, 1), else_=0)).label("cached_nodes"),
+                        sa.func.sum(sa.case((n.c.status == "failed", 1), else_=0))
+                        .label("failed_nodes"))
+              .group_by(n.c.run_id).subquery())
+    query = (sa.select(r.c.run_id, r.c.workflow, r.c.status, r.c.started_at, r.c.finished_at,
+                       r.c.duration_ms, r.c.cost_usd, r.c.total_tokens,
+                       sa.func.coalesce(counts.c.nodes, 0).label("nodes"),
+                       sa.func.coalesce(counts.c.cached_nodes, 0).label("cached_nodes"),
+                       sa.func.coalesce(counts.c.failed_nodes, 0).label("failed_nodes"),
+                       r.c.error, r.c.experiment, r.c.variant, r.c.workflow_hash)
+             .select_from(r.outerjoin(counts, counts.c.run_id == r.c.run_id))
+             .order_by(r.c.started_at.desc(), r.c.run_id))
+    if name is not None:
+        query = query.where(r.c.workflow == name)
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        query = query.where(r.c.status.in_(wanted))
+    if last is not None:
+        if int(last) < 1:
+            raise ReportError(f"`last` must be a positive number of runs, got {last!r}")
+        query = query.limit(int(last))
+    with _store(url).engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    for column in ("nodes", "cached_nodes", "failed_nodes", "total_tokens"):
+        frame[column] = frame[column].astype("int64")
+    frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    return _timestamps(frame, "started_at", "finished_at")
+
+
+def cost_report(by: str = "provider", since: Any = None, url: str | None = None) -> pd.DataFrame:
+    """Spend and usage grouped ``by`` provider, model, node or workflow, most expensive first.
+
+    Node-level groupings count every node execution (failed ones with their $0, cached ones
+    as free calls); ``workflow`` sums whole runs, including calls spent on a reply that then
+    failed validation. Local models and the mock provider cost $0. ``since`` limits to runs
+    started from then on (a datetime, ISO date, or a span such as ``"7d"``).
+    """
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from .store._schema import node_executions as n
+    from .store._schema import runs as r
+
+    if by not in COST_BY:
+        from .config._validate import did_you_mean
+
+        hint = did_you_mean(str(by), COST_BY)
+        raise ReportError(f"cannot group costs by `{by}`: choose one of {', '.join(COST_BY)}"
+                          + (f" ({hint})" if hint else ""))
+    start = _since_ts(since)
+    if by == "workflow":
+        ok = sa.func.sum(sa.case((r.c.status == "succeeded", 1), else_=0))
+        query = (sa.select(r.c.workflow, sa.func.count().label("runs"), ok.label("succeeded"),
+                           sa.func.sum(sa.case((r.c.status == "failed", 1), else_=0))
+                           .label("failed"),
+                           sa.func.sum(sa.case((r.c.status == "cancelled", 1), else_=0))
+                           .label("cancelled"),
+                           sa.func.sum(r.c.total_tokens).label("total_tokens"),
+                           sa.func.sum(r.c.cost_usd).label("cost_usd"),
+                           sa.func.avg(r.c.duration_ms).label("mean_duration_ms"))
+                 .group_by(r.c.workflow))
+        if start is not None:
+            query = query.where(r.c.started_at >= start)
+        keys = ["workflow"]
+    else:
+        columns = {"provider": [n.c.provider], "model": [n.c.provider, n.c.model],
+                   "node": [r.c.workflow, n.c.node_id]}[by]
+        spent = sa.case((n.c.cached, 0.0), else_=n.c.cost_usd)
+        query = (sa.select(*columns,
+                           sa.func.count().label("calls"),
+                           sa.func.count(sa.distinct(n.c.run_id)).label("runs"),
+                           sa.func.sum(sa.case((n.c.cached, 1), else_=0)).label("cached_calls"),
+                           sa.func.sum(sa.case((n.c.status == "failed", 1), else_=0))
+                           .label("failed_calls"),
+                           sa.func.sum(n.c.prompt_tokens).label("prompt_tokens"),
+                           sa.func.sum(n.c.completion_tokens).label("completion_tokens"),
+                           sa.func.sum(spent).label("cost_usd"),
+                           sa.func.avg(n.c.duration_ms).label("mean_duration_ms"))
+                 .select_from(n.join(r, r.c.run_id == n.c.run_id))
+                 .group_by(*columns))
+        if start is not None:
+            query = query.where(r.c.started_at >= start)
+        keys = [c.name for c in columns]
+    with _store(url).engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    frame = pd.DataFrame(rows, columns=[*keys, *(k for k in (
+        ["runs", "succeeded", "failed", "cancelled", "total_tokens", "cost_usd",
+         "mean_duration_ms"] if by == "workflow" else
+        ["calls", "runs", "cached_calls", "failed_calls", "prompt_tokens", "completion_tokens",
+         "cost_usd", "mean_duration_ms"]))])
+    if by != "workflow":
+        frame.insert(frame.columns.get_loc("cost_usd"), "total_tokens",
+                     frame["prompt_tokens"] + frame["completion_tokens"])
+    for column in frame.columns:
+        if column.endswith(("runs", "calls", "tokens")) or column in ("succeeded", "failed",
+                                                                      "cancelled"):
+            frame[column] = frame[column].fillna(0).astype("int64")
+    frame["cost_usd"] = frame["cost_usd"].fillna(0.0).astype("float64")
+    total = float(frame["cost_usd"].sum())
+    frame["share"] = frame["cost_usd"] / total if total > 0 else 0.0
+    frame = frame.sort_values(["cost_usd", *keys], ascending=[False] + [True] * len(keys))
+    frame.attrs["by"] = by
+    return frame.reset_index(drop=True)
+
+
+def _resolve_run(connection: Any, run_id: str | None) -> Any:
+    import sqlalchemy as sa
+
+    from .store._schema import runs as r
+
+    if run_id is None:
+        row = connection.execute(sa.select(r).order_by(r.c.started_at.desc()).limit(1)).first()
+        if row is None:
+            raise ReportError("the run store has no runs yet")
+        return row
+    row = connection.execute(sa.select(r).where(r.c.run_id == run_id)).first()
+    if row is not None:
+        return row
+    like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    found = connection.execute(sa.select(r).where(r.c.run_id.like(like, escape="\\"))
+                               .limit(2)).all()
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ReportError(f"run id `{run_id}` is ambiguous: give more characters")
+    raise ReportError(f"no run `{run_id}` in the run store (see `agents_magic` runs() for ids)")
+
+
+def _lanes(spans: list[tuple[float, float]]) -> list[int]:
+    """Row per span so overlapping (parallel) spans never share a row; sequential ones do."""
+    ends: list[float] = []
+    lanes = []
+    for start, end in spans:
+        for lane, lane_end in enumerate(ends):
+            if lane_end <= start + 1e-6:
+                ends[lane] = end
+                lanes.append(lane)
+                break
+        else:
+            ends.append(end)
+            lanes.append(len(ends) - 1)
+    return lanes
+
+
+def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None = None
+            ) -> pd.DataFrame:
+    """Where one run's time went: one row per node execution, in start order.
+
+    ``start_ms``/``end_ms`` are offsets from the run's start, ``share`` is the node's part of
+    the run's wall time and ``bottleneck`` is True when the share exceeds ``threshold``.
+    ``lane`` puts parallel branches on separate rows (for :func:`profile_figure`).
+    ``run_id`` may be a unique prefix; None means the most recent run.
+    """
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from .store._schema import node_executions as n
+
+    if not 0 < float(threshold) <= 1:
+        raise ReportError(f"`threshold` is a share of the run's time in (0, 1], got {threshold!r}")
+    with _store(url).engine.connect() as connection:
+        run = _resolve_run(connection, run_id)
+        rows = [dict(row._mapping) for row in connection.execute(
+            sa.select(n).where(n.c.run_id == run.run_id).order_by(n.c.started_at, n.c.id))]
+    origin = float(run.started_at)
+    ends = [float(row["finished_at"] or row["started_at"] or origin) for row in rows]
+    total = run.duration_ms
+    wall = (max(ends) - origin) * 1000 if rows else 0.0
+    if total is None or total <= 0 or wall > total:
+        total = wall  # still running, crashed, or the clock of the run started late
+    records = []
+    for row in rows:
+        start_ms = (float(row["started_at"] or origin) - origin) * 1000
+        duration = float(row["duration_ms"] or 0.0)
+        share = duration / total if total else 0.0
+        records.append({
+            "run_id": row["run_id"], "node_id": row["node_id"], "iteration": row["iteration"],
+            "status": row["status"], "cached": bool(row["cached"]), "provider": row["provider"],
+            "model": row["model"], "start_ms": start_ms, "end_ms": start_ms + duration,
+            "duration_ms": duration, "share": share, "bottleneck": share > threshold,
+            "lane": 0, "cost_usd": 0.0 if row["cached"] else float(row["cost_usd"] or 0.0),
+            "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]})
+    for record, lane in zip(records, _lanes([(r["start_ms"], r["end_ms"]) for r in records])):
+        record["lane"] = lane
+    frame = pd.DataFrame(records, columns=PROFILE_COLUMNS)
+    frame = frame.astype({"bottleneck": bool, "cached": bool})
+    frame.attrs.update(run_id=run.run_id, workflow=run.workflow, status=run.status,
+                       duration_ms=float(total or 0.0), threshold=float(threshold))
+    return frame
+
+
+def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any]:
+    """One run in full: inputs, outputs, status, totals and each node's prompt and response.
+
+    ``run_id`` may be a unique prefix; None means the most recent run.
+    """
+    import sqlalchemy as sa
+
+    from .store._schema import node_executions as n
+    from .store._schema import workflows as w
+
+    with _store(url).engine.connect() as connection:
+        run = _resolve_run(connection, run_id)
+        nodes = [dict(row._mapping) for row in connection.execute(
+            sa.select(n).where(n.c.run_id == run.run_id).order_by(n.c.started_at, n.c.id))]
+        yaml_text = connection.execute(
+            sa.select(w.c.yaml).where(w.c.name == run.workflow, w.c.hash == run.workflow_hash)
+        ).scalar() if run.workflow_hash else None
+    for node in nodes:
+        node.pop("id", None)
+        node.pop("run_id", None)
+    return {"run_id": run.run_id, "workflow": run.workflow, "status": run.status,
+            "inputs": run.inputs or {}, "outputs": run.outputs or {}, "error": run.error,
+            "warnings": run.warnings or [], "started_at": run.started_at,
+            "finished_at": run.finished_at, "duration_ms": run.duration_ms,
+            "cost_usd": run.cost_usd, "total_tokens": run.total_tokens,
+            "experiment": run.experiment, "variant": run.variant, "yaml": yaml_text,
+            "nodes": nodes}
+
+
+def cost_figure(df: pd.DataFrame) -> go.Figure:
+    """A plotly bar chart of a :func:`cost_report` frame (cost per group, tokens on hover)."""
+    import plotly.graph_objects as go
+
+    by = df.attrs.get("by") or next((c for c in ("node_id", "model", "provider", "workflow")
+                                     if c in df.columns), None)
+    if by is None:
+        raise ReportError("cost_figure() takes a frame from cost_report()")
+    if by == "model":
+        labels = (df["provider"].fillna("") + "/" + df["model"].fillna("")).tolist()
+    elif by == "node":
+        several = df["workflow"].nunique() > 1
+        labels = [f"{w}.{node}" if several else str(node)
+                  for w, node in zip(df["workflow"], df["node_id"])]
+    else:
+        labels = df[by].fillna("").astype(str).tolist()
+    hover = [f"{tokens:,} tokens" for tokens in df.get("total_tokens", [0] * len(df))]
+    figure = go.Figure(go.Bar(x=labels, y=df["cost_usd"], hovertext=hover,
+                              marker_color=_COLOURS["normal"], name="cost (USD)"))
+    figure.update_layout(title=f"Cost by {by}", xaxis_title=by, yaxis_title="USD",
+                         yaxis_tickformat="$.4f", template="plotly_white",
+                         margin={"l": 60, "r": 20, "t": 50, "b": 60})
+    if len(df) and float(df["cost_usd"].sum()) == 0.0:
+        figure.add_annotation(text="$0: local or mock models, or cached calls", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.95)
+    return figure
+
+
+def profile_figure(df: pd.DataFrame) -> go.Figure:
+    """A plotly timeline of a :func:`profile` frame: one bar per node execution from its start
+    offset, parallel branches on separate rows, bottlenecks in red (cached grey, failed amber)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for kind in ("normal", "cached", "failed", "bottleneck"):
+        if kind == "bottleneck":
+            part = df[df["bottleneck"]]
+        elif kind == "failed":
+            part = df[(df["status"] == "failed") & ~df["bottleneck"]]
+        elif kind == "cached":
+            part = df[df["cached"] & (df["status"] != "failed") & ~df["bottleneck"]]
+        else:
+            part = df[~df["cached"] & (df["status"] != "failed") & ~df["bottleneck"]]
+        if part.empty:
+            continue
+        labels = [node if it == 1 else f"{node} #{it}"
+                  for node, it in zip(part["node_id"], part["iteration"])]
+        figure.add_trace(go.Bar(
+            base=part["start_ms"], x=part["duration_ms"], y=[f"lane {lane}" for lane in part["lane"]],
+            orientation="h", name=kind, marker_color=_COLOURS[kind], text=labels,
+            textposition="inside", insidetextanchor="middle",
+            customdata=list(zip(labels, part["share"] * 100)),
+            hovertemplate="%{customdata[0]}: %{x:.1f} ms (%{customdata[1]:.0f}% of the run)"
+                          "<extra></extra>"))
+    attrs = df.attrs
+    title = f"Profile of run {attrs.get('run_id', '')}"
+    if attrs.get("workflow"):
+        title += f" ({attrs['workflow']}, {attrs.get('duration_ms', 0):.0f} ms)"
+    lanes = sorted({f"lane {lane}" for lane in df["lane"]}) or ["lane 0"]
+    figure.update_layout(title=title, barmode="overlay", template="plotly_white",
+                         xaxis_title="ms since the run started",
+                         yaxis={"categoryorder": "array", "categoryarray": lanes[::-1]},
+                         height=160 + 40 * len(lanes), margin={"l": 70, "r": 20, "t": 50, "b": 50})
+    threshold = attrs.get("threshold")
+    if threshold and attrs.get("duration_ms"):
+        figure.add_annotation(text=f"bottleneck: > {threshold:.0%} of the run", showarrow=False,
+                              xref="paper", yref="paper", x=1, y=1.08, xanchor="right")
+    return figure

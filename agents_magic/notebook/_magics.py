@@ -1,0 +1,518 @@
+"""``%%workflow`` / ``%workflow``: define, run, draw and manage YAML workflows in IPython.
+
+This module is what ``%load_ext agents_magic`` imports, so it imports only the standard library,
+IPython and traitlets; the commands import what they need when they first run.
+
+Option precedence, strongest first: cell flags (``--model``), the workflow's ``config:``, the
+``%config AgentsMagic.*`` options below (or ``AGENTS_MAGIC_*`` environment variables), defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import os
+import re
+import shlex
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, observe, validate
+
+try:  # IPython >= 8.13
+    from IPython.core.magic import output_can_be_silenced
+except ImportError:  # pragma: no cover
+    def output_can_be_silenced(func: Any) -> Any:
+        return func
+
+if TYPE_CHECKING:
+    from .._result import RunResult
+    from .._workflow import Workflow
+
+# Traits that mirror agents_magic._settings.settings (the one place session options live).
+SETTING_TRAITS = ("default_provider", "default_model", "data_dir", "storage_url", "store", "cache",
+                  "mlflow", "mlflow_tracking_uri", "max_concurrency", "budget_usd")
+SUBCOMMANDS = {
+    "list": "the workflows defined in this session, as a DataFrame",
+    "show": "a workflow's YAML",
+    "graph": "a workflow's graph, drawn here (nodes, conditions, parallel branches, loops)",
+    "run": "run a workflow (by name or from a file) with K=V inputs",
+    "validate": "check a workflow (schema, graph, LLM settings) without calling any LLM",
+    "export": "write a workflow's YAML to a file",
+    "help": "this help, or one subcommand's usage",
+}
+USAGE = """\
+%%workflow NAME [-i K=V ...] [--model M] [--provider P] [--no-run] [--dry-run] [--no-cache]
+           [--out VAR] [--quiet]
+    <YAML>                        define workflow NAME (bound to a Workflow in the notebook),
+                                  run it when its required inputs are given
+%workflow list                    {list}
+%workflow show NAME               {show}
+%workflow graph NAME|-f FILE      {graph}
+%workflow run NAME|-f FILE [K=V ...] [--model M] [--provider P] [--no-cache] [--out VAR] [--quiet]
+%workflow validate NAME|-f FILE   {validate}
+%workflow export NAME FILE.yaml [--force]
+%workflow help [SUBCOMMAND]
+
+Input values are JSON/YAML literals (n=3, tags='[a, b]', text="two words");
+$var or {{var}} takes a variable from the notebook. Options: %config AgentsMagic
+""".format(**SUBCOMMANDS)
+
+
+def _settings() -> Any:
+    from .. import _settings as module
+
+    return module.settings  # looked up each time: tests may reset() it
+
+
+def _split(line: str) -> list[str]:
+    """Shell-like words; backslashes are kept so Windows paths survive."""
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split, lexer.commenters, lexer.escape = True, "", ""
+    try:
+        return list(lexer)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the magic line: {exc} (close your quotes)") from None
+
+
+def _parser(prog: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]) -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog=prog, description=SUBCOMMANDS.get(prog.split()[-1], ""))
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
+    return parser
+
+
+def _usage(parser: MagicArgumentParser) -> str:
+    # MagicHelpFormatter renders usage as an RST block ("::\n\n  %prog ..."); one line is enough.
+    text = " ".join(parser.format_usage().split())
+    return "%" + re.sub(r"^::\s*%?", "", text)
+
+
+def _parse(parser: MagicArgumentParser, words: list[str]) -> Any:
+    """argparse, with the usage line added to every mistake (UsageError: no traceback)."""
+    try:
+        return parser.parse_args(words)
+    except UsageError as exc:
+        raise UsageError(f"{exc}\nusage: {_usage(parser)}") from None
+
+
+def _identifier(value: str, what: str) -> str:
+    if not value.isidentifier() or keyword.iskeyword(value):
+        raise UsageError(f"{what} must be a Python identifier (letters, digits, _), got `{value}`")
+    return value
+
+
+_NAME = (("name",), {"nargs": "?", "help": "a workflow defined here (or a Workflow variable)"})
+_FILE = (("-f", "--file"), {"metavar": "FILE", "help": "a .yaml workflow file"})
+_LLM = [(("--model",), {"help": "use this model for every node"}),
+        (("--provider",), {"help": "use this provider for every node (e.g. mock)"})]
+_RUN_OUTPUT = [(("--no-cache",), {"action": "store_true", "help": "call the LLMs even if cached"}),
+               (("--out",), {"metavar": "VAR", "help": "store the RunResult in VAR"}),
+               (("--quiet",), {"action": "store_true", "help": "no progress lines or notes"})]
+PARSERS = {
+    "list": _parser("workflow list"),
+    "show": _parser("workflow show", (("name",), {"help": "a workflow defined here"})),
+    "graph": _parser("workflow graph", _NAME, _FILE),
+    "run": _parser("workflow run", _NAME, _FILE,
+                   (("inputs",), {"nargs": "*", "metavar": "K=V", "help": "inputs"}),
+                   (("-i", "--input"), {"dest": "more_inputs", "action": "append", "default": [],
+                                        "metavar": "K=V", "help": "an input (repeatable)"}),
+                   *_LLM, *_RUN_OUTPUT),
+    "validate": _parser("workflow validate", _NAME, _FILE, *_LLM),
+    "export": _parser("workflow export", (("name",), {"help": "a workflow defined here"}),
+                      (("file",), {"metavar": "FILE.yaml", "help": "where to write it"}),
+                      (("--force",), {"action": "store_true", "help": "overwrite FILE"})),
+    "help": _parser("workflow help", (("subcommand",), {"nargs": "?", "help": "a subcommand"})),
+}
+
+
+@magics_class
+class AgentsMagic(Magics):
+    """Magics for YAML agent workflows; configure them with ``%config AgentsMagic.<option>``."""
+
+    default_provider = Unicode(None, allow_none=True, help=(
+        "LLM provider for workflows that name none (e.g. 'mock', 'openai', 'ollama').")).tag(config=True)
+    default_model = Unicode(None, allow_none=True, help=(
+        "LLM model for workflows that name none (e.g. 'gpt-4o-mini', 'ollama/llama3').")).tag(config=True)
+    data_dir = Unicode(help="Directory for the run store, the LLM cache and local MLflow files.").tag(config=True)
+    storage_url = Unicode(None, allow_none=True, help=(
+        "SQLAlchemy URL of the run store; unset means SQLite in data_dir.")).tag(config=True)
+    store = Bool(help="Record every run in the run store.").tag(config=True)
+    cache = Bool(help="Reuse stored LLM replies for identical calls (marked as cached, $0).").tag(config=True)
+    mlflow = Bool(help="Log every run to MLflow.").tag(config=True)
+    mlflow_tracking_uri = Unicode(None, allow_none=True, help=(
+        "MLflow tracking URI; unset means a local store in data_dir.")).tag(config=True)
+    max_concurrency = Int(None, allow_none=True, help=(
+        "Most LLM calls in flight at once; unset uses each workflow's own limit.")).tag(config=True)
+    budget_usd = Float(None, allow_none=True, help=(
+        "Stop a run once it has cost this many US dollars; unset means no limit.")).tag(config=True)
+    live_display = Bool(True, help="Show per-node progress while a workflow runs.").tag(config=True)
+
+    def __init__(self, shell: Any = None, workflows: dict[str, Workflow] | None = None, **kwargs: Any):
+        super().__init__(shell, **kwargs)
+        self.workflows: dict[str, Workflow] = {} if workflows is None else workflows
+
+    # -- options: read from and written to the shared settings -----------------------------
+    @default("default_provider")
+    def _default_provider(self) -> Any:
+        return _settings().default_provider
+
+    @default("default_model")
+    def _default_model(self) -> Any:
+        return _settings().default_model
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return str(_settings().data_dir)
+
+    @default("storage_url")
+    def _default_storage_url(self) -> Any:
+        return _settings().storage_url
+
+    @default("store")
+    def _default_store(self) -> bool:
+        return bool(_settings().store)
+
+    @default("cache")
+    def _default_cache(self) -> bool:
+        return bool(_settings().cache)
+
+    @default("mlflow")
+    def _default_mlflow(self) -> bool:
+        return bool(_settings().mlflow)
+
+    @default("mlflow_tracking_uri")
+    def _default_mlflow_tracking_uri(self) -> Any:
+        return _settings().mlflow_tracking_uri
+
+    @default("max_concurrency")
+    def _default_max_concurrency(self) -> Any:
+        return _settings().max_concurrency
+
+    @default("budget_usd")
+    def _default_budget_usd(self) -> Any:
+        return _settings().budget_usd
+
+    @validate("default_provider", "default_model", "storage_url", "mlflow_tracking_uri")
+    def _blank_is_unset(self, proposal: Any) -> str | None:
+        value = proposal["value"]
+        return value.strip() or None if isinstance(value, str) else value
+
+    @validate("data_dir")
+    def _check_data_dir(self, proposal: Any) -> str:
+        value = os.path.expanduser(str(proposal["value"]).strip())
+        if not value:
+            raise TraitError("AgentsMagic.data_dir cannot be empty")
+        return value
+
+    @validate("max_concurrency")
+    def _check_concurrency(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 1:
+            raise TraitError(f"AgentsMagic.max_concurrency must be at least 1, got {value}")
+        return value
+
+    @validate("budget_usd")
+    def _check_budget(self, proposal: Any) -> float | None:
+        value = proposal["value"]
+        if value is not None and value < 0:
+            raise TraitError(f"AgentsMagic.budget_usd cannot be negative, got {value}")
+        return value
+
+    @observe(*SETTING_TRAITS)
+    def _write_setting(self, change: Any) -> None:
+        value = Path(change["new"]) if change["name"] == "data_dir" else change["new"]
+        setattr(_settings(), change["name"], value)
+
+    # -- the magic -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", help=(
+        "the workflow's name; a Workflow of that name is bound in the notebook (default: flow.name)"))
+    @argument("-i", "--input", dest="inputs", action="append", nargs="+", default=[], metavar="K=V",
+              help="an input; JSON/YAML literal, or $var / {var} from the notebook (repeatable)")
+    @argument("--model", help="use this model for every node (e.g. gpt-4o-mini, ollama/llama3)")
+    @argument("--provider", help="use this provider for every node (e.g. mock)")
+    @argument("--no-run", action="store_true", help="define the workflow only")
+    @argument("--dry-run", action="store_true", help="validate and draw the graph; call no LLM")
+    @argument("--no-cache", action="store_true", help="call the LLMs even where a cached reply exists")
+    @argument("--out", metavar="VAR", help="store the RunResult in VAR instead of showing it")
+    @argument("--quiet", action="store_true", help="no progress lines or notes")
+    @no_var_expand
+    @output_can_be_silenced
+    @line_cell_magic
+    def workflow(self, line: str, cell: str | None = None) -> Any:
+        """Define and run LLM agent workflows written in YAML.
+
+        As a cell magic, ``%%workflow NAME`` validates the YAML below it (every problem is
+        reported with its line in the cell), defines workflow NAME for the session, binds a
+        ``Workflow`` called NAME in the notebook (``NAME.run(topic="x")`` works from Python)
+        and runs it when all its required inputs are given. The RunResult is the cell's value,
+        or goes to ``--out VAR``. A kernel interrupt cancels a run (status ``cancelled``).
+
+        As a line magic it manages workflows; ``%workflow help`` lists the subcommands::
+
+            %workflow list | show NAME | graph NAME | run NAME k=v ... | run -f FILE k=v ...
+            %workflow validate NAME|-f FILE | export NAME FILE.yaml | help
+
+        Examples
+        --------
+        ::
+
+            %%workflow summarize -i text="Jupyter is an interactive notebook."
+            schema_version: "1.0"
+            flow: {name: summarize}
+            state: {fields: {text: {type: str, required: true}, summary: {type: str}}}
+            nodes: [{id: summarize, prompt: "Summarise: {state.text}", outputs: [summary]}]
+            edges: [{from: START, to: summarize}, {from: summarize, to: END}]
+            config: {llm: {provider: mock}}
+        """
+        if cell is None:
+            return self._line(line)
+        args = _parse(self.workflow.parser, _split(line))
+        from . import _commands
+
+        name = _identifier(args.name, "NAME") if args.name else None
+        out = _identifier(args.out, "--out VAR") if args.out else None
+        words = [word for group in args.inputs for word in group]
+        values, raw = _commands.read_inputs(words, self.shell.user_ns)
+        wf = _commands.load_cell(cell, name)
+        if name is None:
+            name = _identifier(wf.name, "flow.name (give the cell a NAME instead)")
+        inputs = _commands.typed_inputs(wf, values, raw)
+        self.workflows[name] = wf
+        self.shell.user_ns[name] = wf
+        if args.dry_run:
+            return _commands.plan(wf, inputs, model=args.model, provider=args.provider)
+        missing = [n for n in wf.required_inputs if n not in inputs]
+        if args.no_run or (missing and not inputs):
+            if not args.quiet:
+                self._show(_commands.defined_note(wf, name, missing, ran=not args.no_run))
+            return None
+        return self._run(wf, inputs, args, out)
+
+    # -- line magic: subcommands -----------------------------------------------------------
+    def _line(self, line: str) -> Any:
+        words = _split(line)
+        if not words:
+            return self._cmd_help([])
+        sub, rest = words[0], words[1:]
+        handler: Callable[[list[str]], Any] | None = getattr(self, f"_cmd_{sub}", None)
+        if sub not in SUBCOMMANDS or handler is None:
+            close = difflib.get_close_matches(sub, SUBCOMMANDS, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise UsageError(f"unknown subcommand `{sub}`{hint}; subcommands: "
+                             f"{', '.join(SUBCOMMANDS)}\nusage: %workflow SUBCOMMAND ... "
+                             "(see %workflow help)")
+        return handler(rest)
+
+    def _cmd_help(self, words: list[str]) -> Any:
+        from ..display._notes import Help
+
+        args = _parse(PARSERS["help"], words)
+        if args.subcommand:
+            if args.subcommand not in PARSERS:
+                raise UsageError(f"unknown subcommand `{args.subcommand}`; subcommands: "
+                                 f"{', '.join(SUBCOMMANDS)}")
+            parser = PARSERS[args.subcommand]
+            return Help(f"{_usage(parser)}\n\n{SUBCOMMANDS[args.subcommand]}")
+        return Help(USAGE)
+
+    def _cmd_list(self, words: list[str]) -> Any:
+        from . import _commands
+
+        _parse(PARSERS["list"], words)
+        return _commands.listing(self.workflows)
+
+    def _cmd_show(self, words: list[str]) -> Any:
+        from ..display._notes import YamlView
+
+        wf = self._named(_parse(PARSERS["show"], words).name)
+        return YamlView(wf.name, wf.yaml)
+
+    def _cmd_graph(self, words: list[str]) -> Any:
+        from ..display._graph import WorkflowGraph
+
+        return WorkflowGraph(self._target(_parse(PARSERS["graph"], words)))
+
+    def _cmd_run(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["run"], words)
+        if args.name and "=" in args.name:  # `run -f FILE k=v`: the first input landed in NAME
+            args.inputs.insert(0, args.name)
+            args.name = None
+        out = _identifier(args.out, "--out VAR") if args.out else None
+        values, raw = _commands.read_inputs([*args.inputs, *args.more_inputs], self.shell.user_ns)
+        wf = self._target(args)
+        return self._run(wf, _commands.typed_inputs(wf, values, raw), args, out)
+
+    def _cmd_validate(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["validate"], words)
+        return _commands.validation(self._target(args), model=args.model, provider=args.provider)
+
+    def _cmd_export(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["export"], words)
+        return _commands.export(self._named(args.name), self._path(args.file), force=args.force)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None) -> RunResult | None:
+        from . import _commands
+
+        result = _commands.execute(wf, inputs, model=args.model, provider=args.provider,
+                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet))
+        if out is not None:
+            self.shell.user_ns[out] = result
+            if result.ok:  # a failed or cancelled run is always shown
+                return None
+        return result
+
+    def _progress_mode(self, quiet: bool) -> str:
+        if quiet or not self.live_display:
+            return "off"
+        # A kernel redraws one output in place; a terminal can only append lines.
+        return "update" if getattr(self.shell, "kernel", None) is not None else "append"
+
+    def _show(self, obj: Any) -> None:
+        from IPython.display import display
+
+        display(obj)
+
+    def _path(self, text: str) -> str:
+        """A file argument; ``$var``/``{var}`` name a notebook variable holding the path."""
+        from ._namespace import _MISSING, _WHOLE, lookup
+
+        match = _WHOLE.match(text)
+        if not match:
+            return text
+        value = lookup(match.group(1) or match.group(2), self.shell.user_ns)
+        if value is _MISSING:
+            raise UsageError(f"`{text}` is not defined in the notebook")
+        return str(value)
+
+    def _target(self, args: Any) -> Workflow:
+        if getattr(args, "file", None):
+            if args.name:
+                raise UsageError("give a workflow NAME or -f FILE, not both")
+            from . import _commands
+
+            return _commands.load_file(self._path(args.file))
+        if not args.name:
+            raise UsageError("which workflow? give its NAME or -f FILE.yaml")
+        return self._named(args.name)
+
+    def _named(self, name: str) -> Workflow:
+        if name in self.workflows:
+            return self.workflows[name]
+        value = self.shell.user_ns.get(name)
+        if _is_workflow(value):
+            return value  # type: ignore[no-any-return]
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise UsageError(f"no workflow named `{name}`.{hint} Defined: {', '.join(known) or 'none yet'} "
+                         "(define one with a %%workflow NAME cell, or use -f FILE.yaml)")
+
+    def names(self) -> list[str]:
+        """Workflows defined here, then Workflow variables of the notebook."""
+        extra = [k for k, v in self.shell.user_ns.items()
+                 if not k.startswith("_") and k not in self.workflows and _is_workflow(v)]
+        return [*self.workflows, *sorted(extra)]
+
+    # -- tab completion --------------------------------------------------------------------
+    def completions(self, line: str) -> list[str] | None:
+        """Candidates for the last word of a ``%workflow`` / ``%%workflow`` line, or None."""
+        match = re.match(r"\s*(%%?)workflow\s+(.*)$", line, re.S)
+        if not match:
+            return None
+        cell, rest = match.group(1) == "%%", match.group(2)
+        words = rest.split()
+        if rest and not rest[-1].isspace():
+            token = words.pop()
+        else:
+            token = ""
+        if words and words[-1] in ("-f", "--file"):
+            return None  # leave paths to IPython's file completer
+        if token.startswith("-"):
+            if cell:
+                options = [o for a in self.workflow.parser._actions for o in a.option_strings]
+            else:
+                parser = PARSERS.get(words[0]) if words else None
+                options = [o for a in parser._actions for o in a.option_strings] if parser else []
+            return [o for o in options if o.startswith(token)]
+        if cell:
+            return [n for n in self.names() if n.startswith(token)] if not words else None
+        if not words:
+            return [s for s in SUBCOMMANDS if s.startswith(token)]
+        positional = [w for w in words[1:] if not w.startswith("-")]
+        if words[0] == "help" and not positional:
+            return [s for s in SUBCOMMANDS if s.startswith(token)]
+        if words[0] in ("show", "graph", "run", "validate", "export") and not positional:
+            return [n for n in self.names() if n.startswith(token)]
+        return None
+
+
+def _is_workflow(value: Any) -> bool:
+    import sys
+
+    module = sys.modules.get("agents_magic._workflow")  # no Workflow exists before it is imported
+    return module is not None and isinstance(value, module.Workflow)
+
+
+# -- extension entry points ----------------------------------------------------------------
+# Kept per shell and outside the Magics instance, so %reload_ext keeps the session's workflows.
+_registries: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_loaded: weakref.WeakKeyDictionary[Any, tuple[AgentsMagic, Any]] = weakref.WeakKeyDictionary()
+
+
+def _make_matcher(magics: AgentsMagic) -> Any:
+    from IPython.core.completer import SimpleCompletion, context_matcher
+
+    @context_matcher(identifier="agents_magic.workflow")
+    def workflow_matcher(context: Any) -> dict[str, Any]:
+        found = magics.completions(context.text_until_cursor)
+        if not found:
+            return {"completions": []}
+        return {"completions": [SimpleCompletion(text, type="workflow") for text in found],
+                "suppress": True}
+
+    return workflow_matcher
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics, their ``%config`` options and tab completion."""
+    if ipython in _loaded:
+        return
+    magics = AgentsMagic(ipython, workflows=_registries.setdefault(ipython, {}))
+    ipython.register_magics(magics)
+    matcher = None
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None and hasattr(completer, "custom_matchers"):
+        matcher = _make_matcher(magics)
+        completer.custom_matchers.append(matcher)
+    _loaded[ipython] = (magics, matcher)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove what :func:`load_ipython_extension` added; workflows stay for a reload."""
+    magics, matcher = _loaded.pop(ipython, (None, None))
+    if magics is None:
+        return
+    manager = ipython.magics_manager
+    for kind in ("line", "cell"):
+        if getattr(manager.magics[kind].get("workflow"), "__self__", None) is magics:
+            del manager.magics[kind]["workflow"]
+    if manager.registry.get(type(magics).__name__) is magics:
+        del manager.registry[type(magics).__name__]
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    completer = getattr(ipython, "Completer", None)
+    if matcher is not None and completer is not None and matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(matcher)

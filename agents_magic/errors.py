@@ -5,6 +5,7 @@
     AgentsMagicError            base; renders without a traceback in IPython
      ├── ConfigError            the workflow text is invalid (every problem, with line:col)
      ├── InputError             run inputs are missing or of the wrong type
+     ├── BudgetExceeded         the next call would take the run over its budget
      └── ProviderError          an LLM provider cannot be used or failed after retries
           └── NodeOutputError   a node's reply did not match its output schema
 
@@ -73,6 +74,10 @@ class ConfigError(AgentsMagicError):
 
 class InputError(AgentsMagicError):
     """Run inputs are missing or invalid; raised before any LLM call."""
+
+
+class BudgetExceeded(AgentsMagicError):
+    """The next LLM call would take the run past ``budget_usd``; the run stops before it."""
 
 
 class ProviderError(AgentsMagicError):

@@ -14,12 +14,13 @@ and timeouts; auth errors, unknown models, bad requests and refused connections 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..config._schema import LLMDefaults, LLMSettings
 from ..errors import ProviderError
@@ -68,6 +69,29 @@ class Completion:
     cost_usd: float
     attempts: int = 1
     cached: bool = False
+
+
+class Cache(Protocol):
+    """Where identical calls are remembered (``agents_magic.store`` provides a disk cache)."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+def cache_key(target: Target, body: dict[str, Any], call_index: int) -> str:
+    """Identity of a call: provider, model, endpoint, messages and every parameter."""
+    scripted = call_index if target.route == "mock" and target.responses else None
+    ident = {"provider": target.provider, "model": target.model, "api_base": target.api_base,
+             "body": body, "scripted": scripted, "responses": list(target.responses)}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def estimate_cost(target: Target, messages: list[dict[str, str]], default_completion: int = 256) -> float:
+    """A quick upper-bound guess of one call's cost (4 characters a token)."""
+    prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
+    return _cost.cost_usd(target.provider, target.model, prompt_tokens,
+                          target.max_tokens or default_completion)
 
 
 def merge(*layers: LLMSettings | dict[str, Any] | None) -> dict[str, Any]:
@@ -353,8 +377,12 @@ async def complete(
     node_id: str = "",
     call_index: int = 0,
     backoff_s: float = 0.5,
+    cache: Cache | None = None,
 ) -> Completion:
-    """Call ``target`` with retries; raise :class:`ProviderError` when it cannot succeed."""
+    """Call ``target`` with retries; raise :class:`ProviderError` when it cannot succeed.
+
+    With a ``cache``, an identical earlier call is replayed at $0 and marked ``cached``.
+    """
     body: dict[str, Any] = {"model": target.model, "messages": messages}
     if target.temperature is not None:
         body["temperature"] = target.temperature
@@ -363,6 +391,27 @@ async def complete(
     if response_format is not None:
         body["response_format"] = response_format
     body.update(dict(target.params))
+    key = cache_key(target, body, call_index) if cache is not None else ""
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            if on_token is not None:
+                on_token(hit["text"])
+            return Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], 0.0,
+                              attempts=0, cached=True)
+    result = await _complete_uncached(target, messages, body, response_format, on_token, on_retry,
+                                      node_id, call_index, backoff_s)
+    if cache is not None:
+        cache.set(key, {"text": result.text, "prompt_tokens": result.prompt_tokens,
+                        "completion_tokens": result.completion_tokens})
+    return result
+
+
+async def _complete_uncached(target: Target, messages: list[dict[str, str]], body: dict[str, Any],
+                             response_format: dict[str, Any] | None,
+                             on_token: Callable[[str], None] | None,
+                             on_retry: Callable[[int, float, CallError], None] | None,
+                             node_id: str, call_index: int, backoff_s: float) -> Completion:
     if target.route == "mock":
         from .providers import _mock
 

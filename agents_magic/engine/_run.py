@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 
 from ..config._schema import Edge, Node
 from ..config._template import reference, render
-from ..errors import AgentsMagicError, ProviderError
+from ..errors import AgentsMagicError, BudgetExceeded, ProviderError
 from . import _llm
 from ._compile import LOOP_PREFIX, RoutingError, build, compile_conditions, cyclic_nodes
 from ._structured import OutputMismatch, OutputSpec
@@ -34,13 +34,17 @@ class RunContext:
     """Mutable bookkeeping of one run."""
 
     def __init__(self, workflow: Any, sinks: Iterable[Sink], targets: dict[str, _llm.Target],
-                 stream: bool, run_id: str | None) -> None:
+                 stream: bool, run_id: str | None, cache: _llm.Cache | None = None,
+                 budget_usd: float | None = None, box: list[RunResult] | None = None) -> None:
         spec = workflow.spec
         self.workflow = workflow
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.sinks = list(sinks)
         self.targets = targets
         self.stream = stream
+        self.cache = cache
+        self.budget_usd = budget_usd
+        self.box = box if box is not None else []  # receives the result even when cancelled
         self.execution = spec.config.execution
         self.semaphore = asyncio.Semaphore(self.execution.max_concurrency)
         self.state: dict[str, Any] = {}
@@ -136,10 +140,17 @@ async def _call(ctx: RunContext, node: Node, target: _llm.Target, output: Output
         ctx.emit(NodeRetrying(ctx.run_id, node.id, attempt, delay, str(error), error.kind))
 
     async def once(msgs: list[dict[str, str]], index: int) -> _llm.Completion:
+        if ctx.budget_usd is not None:
+            guess = _llm.estimate_cost(target, msgs)
+            if ctx.cost_usd + guess > ctx.budget_usd:
+                raise BudgetExceeded(
+                    f"node `{node.id}` not called: ${ctx.cost_usd:.6f} spent + about ${guess:.6f} "
+                    f"for this call would exceed the budget of ${ctx.budget_usd:g}")
         async with ctx.semaphore:
             return await _llm.complete(target, msgs, response_format=output.response_format(),
                                        on_token=on_token, on_retry=on_retry, node_id=node.id,
-                                       call_index=index, backoff_s=ctx.execution.retry_backoff)
+                                       call_index=index, backoff_s=ctx.execution.retry_backoff,
+                                       cache=ctx.cache)
 
     first = await once(messages, ctx.calls_for(node.id))
     try:
@@ -242,15 +253,15 @@ def preflight(workflow: Any, overrides: dict[str, Any]) -> dict[str, _llm.Target
 async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks: Iterable[Sink] = (),
                   model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False,
-                  run_id: str | None = None, box: list[RunResult] | None = None) -> RunResult:
+                  run_id: str | None = None, box: list[RunResult] | None = None,
+                  cache: _llm.Cache | None = None, budget_usd: float | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult."""
     state = workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = preflight(workflow, overrides)
     graph = _compiled(workflow)
-    ctx = RunContext(workflow, sinks, targets, stream, run_id)
-    ctx.box = box if box is not None else []
+    ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box)
     ctx.state = dict(state)
     ctx.emit(RunStarted(ctx.run_id, workflow.name, dict(state), ctx.started,
                         tuple(workflow.node_ids), workflow.yaml))
@@ -265,6 +276,8 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
         status, error = "cancelled", "the run was cancelled"
         _finish(ctx, status, error, t0)
         raise
+    except BudgetExceeded as exc:
+        status, error = "budget_exceeded", str(exc)
     except (AgentsMagicError, RoutingError) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:

@@ -64,20 +64,27 @@ def resolve_targets(workflow: Workflow, model: str | None, provider: str | None)
     spec = workflow.spec
     execution = spec.config.execution
     overrides = {k: v for k, v in {"model": model, "provider": provider}.items() if v}
-    targets, problems = {}, []
+    targets: dict[str, Any] = {}
+    # The same mistake (say, a missing API key) usually hits every node: report it once.
+    problems: dict[tuple[str, str, str, str], list[str]] = {}
     for node in spec.nodes:
         if node.prompt is None:
-            problems.append(f"node `{node.id}` is a code node; code nodes need the sandbox, "
-                            "which this version does not include")
+            key = ("code nodes need the sandbox, which this version does not include", "config", "", "")
+            problems.setdefault(key, []).append(node.id)
             continue
         try:
             targets[node.id] = _llm.resolve(node.llm, spec.config.llm, overrides,
                                             timeout=execution.timeout,
                                             max_retries=execution.max_retries, node_id=node.id)
         except ProviderError as exc:
-            problems.append(str(exc))
+            problems.setdefault((exc.cause, exc.kind, exc.provider, exc.model), []).append(node.id)
+    if len(problems) == 1:
+        (cause, kind, prov, mod), nodes = next(iter(problems.items()))
+        raise ProviderError(cause, node="`, `".join(nodes), provider=prov, model=mod, kind=kind)
     if problems:
-        raise ProviderError("; ".join(dict.fromkeys(problems)), kind="config")
+        raise ProviderError("; ".join(
+            f"{', '.join(f'`{n}`' for n in nodes)} ({prov or '?'}/{mod or '?'}): {kind}: {cause}"
+            for (cause, kind, prov, mod), nodes in problems.items()), kind="config")
     return targets
 
 
@@ -161,6 +168,7 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
 
     model, provider = llm_overrides(workflow, model, provider)
     workflow.initial_state(inputs)
+    resolve_targets(workflow, model, provider)  # the engine checks too; this message is shorter
     sink = TextProgress(workflow.name, progress)
     with _cache_disabled(no_cache):
         return run_in_kernel(workflow, inputs, sinks=[sink], refresh=sink.refresh,

@@ -86,18 +86,18 @@ def _parser(prog: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]) -> Ma
     return parser
 
 
-def _usage(parser: MagicArgumentParser) -> str:
+def _usage(parser: MagicArgumentParser, escape: str = "%") -> str:
     # MagicHelpFormatter renders usage as an RST block ("::\n\n  %prog ..."); one line is enough.
     text = " ".join(parser.format_usage().split())
-    return "%" + re.sub(r"^::\s*%?", "", text)
+    return escape + re.sub(r"^::\s*%?", "", text)
 
 
-def _parse(parser: MagicArgumentParser, words: list[str]) -> Any:
+def _parse(parser: MagicArgumentParser, words: list[str], escape: str = "%") -> Any:
     """argparse, with the usage line added to every mistake (UsageError: no traceback)."""
     try:
         return parser.parse_args(words)
     except UsageError as exc:
-        raise UsageError(f"{exc}\nusage: {_usage(parser)}") from None
+        raise UsageError(f"{exc}\nusage: {_usage(parser, escape)}") from None
 
 
 def _identifier(value: str, what: str) -> str:
@@ -272,7 +272,7 @@ class AgentsMagic(Magics):
         """
         if cell is None:
             return self._line(line)
-        args = _parse(self.workflow.parser, _split(line))
+        args = _parse(self.workflow.parser, _split(line), escape="%%")
         from . import _commands
 
         name = _identifier(args.name, "NAME") if args.name else None

@@ -500,3 +500,39 @@ edges:
 config:
   llm: {{provider: deepseek, model: deepseek-chat, api_base: "{base}", api_key_env: DS_KEY}}
 """
+
+
+class DictCache(dict):
+    def get(self, key):
+        return super().get(key)
+
+    def set(self, key, value):
+        self[key] = value
+
+
+def test_cached_calls_are_replayed_free_and_marked(fake_llm):
+    from agents_magic.engine._run import execute
+
+    flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
+    cache = DictCache()
+    first = asyncio.run(execute(flow, {"topic": "x"}, cache=cache))
+    again = asyncio.run(execute(flow, {"topic": "x"}, cache=cache))
+    other = asyncio.run(execute(flow, {"topic": "y"}, cache=cache))
+    assert len(fake_llm.requests()) == 4  # the second run made no call
+    assert first.outputs == again.outputs
+    assert again.nodes["cached"].tolist() == [True, True] and again.cost_usd == 0
+    assert first.nodes["cached"].tolist() == [False, False] and first.cost_usd > 0
+    assert other.nodes["cached"].tolist() == [False, False]
+
+
+def test_budget_stops_before_the_call_that_would_exceed_it(fake_llm):
+    from agents_magic.engine._run import execute
+
+    flow = wf(fake_llm, CHAIN.replace("outputs: [outline]}", "outputs: [outline], llm: {max_tokens: 100}}"),
+              fields=CHAIN_FIELDS, model="gpt-4o")
+    rec = Recorder()
+    result = asyncio.run(execute(flow, {"topic": "x"}, budget_usd=0.0012, sinks=[rec]))
+    assert result.status == "budget_exceeded"
+    assert "node `write` not called" in result.error and "budget of $0.0012" in result.error
+    assert len(fake_llm.requests()) == 1 and result.outputs["outline"]
+    assert rec.of(ev.RunFinished)[0].status == "budget_exceeded"

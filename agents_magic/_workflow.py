@@ -62,8 +62,11 @@ class Workflow:
             elif field.required:
                 problems.append(f"missing required input `{name}` ({field.type})"
                                 + (f": {field.description}" if field.description else ""))
-            else:
-                state[name] = field.default
+            elif field.default is None:
+                state[name] = None
+            else:  # validated at load; coercing also gives each run its own copy
+                state[name] = _types.to_plain(
+                    _types.adapter(field.type, field.schema_).validate_python(field.default))
         if problems:
             raise InputError(f"{len(problems)} input problem{'s' if len(problems) > 1 else ''} for "
                              f"`{self.name}`: " + "; ".join(problems))

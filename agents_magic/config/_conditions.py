@@ -66,15 +66,23 @@ def compile_condition(source: str) -> Condition:
     """Parse and check ``source``; raise :class:`ConditionSyntaxError` on anything unsafe."""
     if not isinstance(source, str) or not source.strip():
         raise ConditionSyntaxError("a condition must be a non-empty expression")
-    text = _PLACEHOLDER.sub(lambda m: m.group(1), source)
+    # Braces become spaces (not removed) so error columns match the text as written.
+    text = _PLACEHOLDER.sub(lambda m: " " + m.group(0)[1:-1] + " ", source)
     if len(text) > 2000:
         raise ConditionSyntaxError("a condition must be under 2000 characters")
+    body = text.replace("\n", " ").replace("\r", " ")
+    lead = len(body) - len(body.lstrip())
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(body.strip(), mode="eval")
+        refs: list[tuple[str, ...]] = []
+        evaluate = _compile(tree.body, refs)
+    except ConditionSyntaxError as exc:
+        exc.column += lead
+        raise
     except SyntaxError as exc:
-        raise ConditionSyntaxError(f"invalid expression: {exc.msg}", exc.offset or 1) from None
-    refs: list[tuple[str, ...]] = []
-    evaluate = _compile(tree.body, refs)
+        raise ConditionSyntaxError(f"invalid expression: {exc.msg}", (exc.offset or 1) + lead) from None
+    except (RecursionError, MemoryError):
+        raise ConditionSyntaxError("the condition is nested too deeply") from None
     return Condition(source, tuple(dict.fromkeys(refs)), evaluate)
 
 
@@ -147,6 +155,8 @@ def _compile(node: ast.AST, refs: list[tuple[str, ...]]) -> Evaluator:
         left, right = _compile(node.left, refs), _compile(node.right, refs)
         if op is operator.mul:
             return lambda state: _safe_mul(left(state), right(state))
+        if op is operator.mod:
+            return lambda state: _safe_mod(left(state), right(state))
         return lambda state: op(left(state), right(state))
     if isinstance(node, ast.Compare):
         first = _compile(node.left, refs)
@@ -188,6 +198,12 @@ def _compile(node: ast.AST, refs: list[tuple[str, ...]]) -> Evaluator:
 
 def _safe_mul(a: Any, b: Any) -> Any:
     for seq, count in ((a, b), (b, a)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and count > _MAX_REPEAT:
-            raise ConditionRuntimeError(f"repeating a sequence {count} times is not allowed")
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > _MAX_REPEAT:
+            raise ConditionRuntimeError(f"a repeated sequence may hold at most {_MAX_REPEAT} items")
     return a * b
+
+
+def _safe_mod(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, bytes)):  # printf-style formatting could allocate without bound
+        raise ConditionRuntimeError("`%` formatting of text is not allowed in a condition")
+    return a % b

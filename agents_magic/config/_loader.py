@@ -41,7 +41,10 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
     try:
         data, smap = parse(text, line_offset)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed quote or bracket is found only at a later token: point at where it opened.
+        opened = exc.context_mark is not None and any(
+            word in (exc.context or "") for word in ("quoted", "flow"))
+        mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
         line = mark.line + 1 + line_offset if mark else None
         message = f"malformed YAML: {exc.problem or exc.context}"
         lines = text.splitlines()
@@ -67,13 +70,13 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen, out = set(), []
+    """One problem per place (pydantic and the checks may both see it); keep the one with a hint."""
+    best: dict[tuple[object, ...], Problem] = {}
     for p in problems:
-        key = (p.line, p.column, p.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
+        key = (p.line, p.column, p.path)
+        if key not in best or (p.hint and not best[key].hint):
+            best[key] = p
+    return list(best.values())
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
@@ -81,7 +84,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     path: list[Any] = []
     for part in loc:
         if isinstance(data, dict) and part in data:
-            path.append(part)
+            path.append(next(k for k in data if k == part))  # pydantic reports a True key as 1
             data = data[part]
         elif isinstance(data, list) and isinstance(part, int) and part < len(data):
             path.append(part)
@@ -142,6 +145,8 @@ def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list
     for err in exc.errors():
         loc, kind = tuple(err["loc"]), err["type"]
         path = _data_path(loc, data)
+        if any(isinstance(part, bool) for part in path):
+            continue  # a key YAML read as a boolean: the checks explain it with a hint
         if kind == "missing":
             key = loc[-1].rstrip("_") if isinstance(loc[-1], str) else loc[-1]
             parent = _data_path(loc[:-1], data)

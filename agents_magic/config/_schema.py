@@ -74,12 +74,17 @@ class RouteCondition(_Strict):
 
 
 class Route(_Strict):
-    condition: RouteCondition | str
+    condition: RouteCondition
     to: str
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _plain_string(cls, value: Any) -> Any:
+        return {"logic": value} if isinstance(value, str) else value
 
     @property
     def logic(self) -> str:
-        return self.condition if isinstance(self.condition, str) else self.condition.logic
+        return self.condition.logic
 
 
 class Loop(_Strict):

@@ -34,7 +34,6 @@ def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
 class _Checker:
     def __init__(self, data: dict[str, Any], smap: SourceMap) -> None:
         self.data, self.smap, self.problems = data, smap, []
-        self.unknown_endpoint = False  # graph-shape problems would only echo it
         state = data.get("state")
         fields = state.get("fields") if isinstance(state, dict) else None
         self.fields: dict[str, Any] = fields if isinstance(fields, dict) else {}
@@ -45,8 +44,9 @@ class _Checker:
     def add(self, path: tuple[Any, ...], message: str, hint: str = "", *, key: bool = False) -> None:
         self.problems.append(self.smap.problem(path, message, hint, key=key))
 
-    def add_at(self, path: tuple[Any, ...], needle: str, message: str, hint: str = "") -> None:
-        line, column = self.smap.find_in_line(path, needle)
+    def add_at(self, path: tuple[Any, ...], needle: str, message: str, hint: str = "", *,
+               reference: bool = False) -> None:
+        line, column = self.smap.find_in_line(path, needle, reference=reference)
         self.problems.append(Problem(message, line, column, format_path(path), hint, self.smap.snippet(line)))
 
     # -- state -------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ class _Checker:
                              f"default {spec['default']!r} is not a valid `{spec['type']}`")
 
     def state_ref(self, path: tuple[str, ...], where: tuple[Any, ...], text: str,
-                  locals_: tuple[str, ...] = ()) -> None:
+                  locals_: tuple[str, ...] = (), *, reference: bool = False) -> None:
         if not path:
             self.add_at(where, text, f"empty reference `{text}`")
             return
@@ -83,13 +83,14 @@ class _Checker:
             return
         if head not in self.fields:
             self.add_at(where, text, f"`{text}` refers to undefined state field `{head}`",
-                        did_you_mean(head, [*self.fields, *locals_]) or "declare it under state.fields")
+                        did_you_mean(head, [*self.fields, *locals_]) or "declare it under state.fields",
+                        reference=reference)
             return
         spec = self.fields[head]
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if len(path) > 1 and isinstance(schema, dict) and path[1] not in schema:
             self.add_at(where, text, f"`{text}`: `{head}` has no field `{path[1]}`",
-                        did_you_mean(path[1], schema))
+                        did_you_mean(path[1], schema), reference=reference)
 
     # -- nodes -------------------------------------------------------------------------------
     def nodes_(self) -> None:
@@ -176,7 +177,6 @@ class _Checker:
         allowed = [START] if source else [END]
         if name in self.ids or name in allowed:
             return
-        self.unknown_endpoint = True
         if name == (END if source else START):
             self.add(path, f"an edge cannot {'leave END' if source else 'enter START'}")
             return
@@ -193,7 +193,7 @@ class _Checker:
                      "conditions allow state fields, literals, comparisons, and/or/not, in, + - * /")
             return
         for ref in cond.references:
-            self.state_ref(ref, path, ".".join(ref))
+            self.state_ref(ref, path, ".".join(ref), reference=True)
 
     def edges_(self) -> None:
         for i, edge in self.edges:
@@ -232,7 +232,9 @@ class _Checker:
             loop = edge.get("loop")
             if isinstance(loop, dict):
                 targets += [loop.get("exit_to")] + ([] if to else [src])
-            succ[src].update(t for t in targets if t in succ)
+            # An unknown target is reported on its own; count it as reaching END so the
+            # nodes before it are not also reported as dead ends.
+            succ[src].update(t if t in succ else END for t in targets if isinstance(t, str))
         if not succ[START]:
             self.add(("edges",), "no edge leaves START", "add an edge such as {from: START, to: "
                      f"{self.ids[0]}}}")
@@ -250,7 +252,7 @@ class _Checker:
             if node_id not in reach:
                 self.add(("nodes", i, "id"), f"node `{node_id}` is unreachable from START",
                          "add an edge into it, or remove the node")
-            elif node_id not in to_end and not self.unknown_endpoint:
+            elif node_id not in to_end:
                 cyclic = node_id in _closure(node_id, succ, include_self=False)
                 self.add(("nodes", i, "id"),
                          f"loop without exit: node `{node_id}` never reaches END" if cyclic
@@ -258,7 +260,24 @@ class _Checker:
                          "give the loop a condition edge or a `loop:` with exit_to" if cyclic
                          else f"add an edge {{from: {node_id}, to: END}}")
 
+    def boolean_keys(self, value: Any, path: tuple[Any, ...] = ()) -> None:
+        """YAML 1.1 reads unquoted on/off/yes/no as booleans: a key like that is a surprise."""
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                if isinstance(key, bool):
+                    self.add((*path, key), f"the key was read as the boolean {key}",
+                             'YAML reads on/off/yes/no/true/false as booleans: quote it, e.g. "on":',
+                             key=True)
+                self.boolean_keys(sub, (*path, key))
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                self.boolean_keys(sub, (*path, i))
+
     def run(self) -> list[Problem]:
+        self.boolean_keys(self.data)
+        config = self.data.get("config")
+        if isinstance(config, dict):
+            self.llm(config.get("llm"), ("config", "llm"))
         self.state()
         self.nodes_()
         self.edges_()

@@ -204,7 +204,7 @@ class TextProgress:
         now = self._clock()
         with self._lock:
             running = any(r.state in ("started", "retrying") for r in self._rows.values())
-            due = now - self._last_draw >= (MIN_INTERVAL_S if self._dirty else TICK_S)
+            due = now - self._last_draw >= (MIN_INTERVAL_S if self._dirty else TICK_S) - 1e-6
             if not (final or (due and (self._dirty or running))):
                 return
             if self.mode == "append":

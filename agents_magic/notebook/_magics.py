@@ -459,6 +459,18 @@ class AgentsMagic(Magics):
         return None
 
 
+class _FromSettings:
+    def __repr__(self) -> str:
+        return "<agents_magic settings: AGENTS_MAGIC_* environment or built-in default>"
+
+
+# The options' values come from the shared settings (the @default methods). Their static default
+# is a marker equal to nothing, so that even a first assignment that matches the settings'
+# value notifies @observe, which writes it through (traitlets compares against the static one).
+for _name in SETTING_TRAITS:
+    AgentsMagic.class_traits()[_name].default_value = _FromSettings()
+
+
 def _is_workflow(value: Any) -> bool:
     import sys
 

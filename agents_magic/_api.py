@@ -18,8 +18,8 @@ def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
 
 async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
-               api_base: str | None = None, stream: bool = False, run_id: str | None = None, _box: list[RunResult] | None = None
-               ) -> RunResult:
+               api_base: str | None = None, stream: bool = False, run_id: str | None = None,
+               _box: list[RunResult] | None = None) -> RunResult:
     """Run a workflow in the current event loop.
 
     Parameters

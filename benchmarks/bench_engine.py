@@ -35,7 +35,7 @@ def chain_yaml(n: int, base_url: str) -> str:
     fields = "\n".join(f"    s{i}: {{type: str, default: ''}}" for i in range(n + 1))
     nodes = "\n".join(f'  - {{id: n{i}, prompt: "Step {i}: {{state.s{i}}}", outputs: [s{i + 1}]}}'
                       for i in range(n))
-    edges = "\n".join([f"  - {{from: START, to: n0}}"]
+    edges = "\n".join(["  - {from: START, to: n0}"]
                       + [f"  - {{from: n{i}, to: n{i + 1}}}" for i in range(n - 1)]
                       + [f"  - {{from: n{n - 1}, to: END}}"])
     return f"""schema_version: "1.0"

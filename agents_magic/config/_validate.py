@@ -165,7 +165,8 @@ class _Checker:
             self.add((*base, "provider"), f"unknown provider `{provider}`",
                      did_you_mean(provider, PROVIDERS) or f"known providers: {', '.join(PROVIDERS)}; "
                      "or leave provider out and write a LiteLLM model string such as `groq/llama3-8b`")
-        for name, sub in (llm.get("providers") or {}).items() if isinstance(llm.get("providers"), dict) else []:
+        providers = llm.get("providers")
+        for name in providers if isinstance(providers, dict) else ():
             if name not in PROVIDERS:
                 self.add((*base, "providers", name), f"unknown provider `{name}`",
                          did_you_mean(name, PROVIDERS), key=True)

@@ -19,6 +19,7 @@ def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
 async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                api_base: str | None = None, stream: bool = False, run_id: str | None = None,
+               cache: bool | None = None, persist: bool = True, budget_usd: float | None = None,
                _box: list[RunResult] | None = None) -> RunResult:
     """Run a workflow in the current event loop.
 
@@ -34,16 +35,43 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         Override every node's LLM for this run.
     stream
         Stream tokens (emitted as ``TokenDelta`` events).
+    cache
+        Replay identical LLM calls from the disk cache (default: the session setting).
+    persist
+        Record the run in the run store and MLflow, as the session settings ask.
+    budget_usd
+        Stop before the call that would exceed this (default: ``config.execution.budget_usd``,
+        then the session setting).
 
     Raises
     ------
     ConfigError, InputError, ProviderError
         Before any LLM call, when the workflow, inputs or LLM settings are unusable.
     """
+    from . import _settings
     from .engine._run import execute
 
-    return await execute(_workflow(workflow), inputs, sinks=sinks, model=model, provider=provider,
-                         api_base=api_base, stream=stream, run_id=run_id, box=_box)
+    settings = _settings.settings
+    wf = _workflow(workflow)
+    if persist:
+        from .sinks import default_sinks
+
+        sinks = [*sinks, *default_sinks(settings)]
+    use_cache = settings.cache if cache is None else cache
+    llm_cache = None
+    if use_cache:
+        from .sinks import open_cache
+
+        llm_cache = open_cache(settings)
+    if budget_usd is None:
+        budget_usd = wf.spec.config.execution.budget_usd
+    if budget_usd is None:
+        budget_usd = settings.budget_usd
+    fallback = {k: v for k, v in (("provider", settings.default_provider),
+                                  ("model", settings.default_model)) if v}
+    return await execute(wf, inputs, sinks=sinks, model=model, provider=provider, api_base=api_base,
+                         stream=stream, run_id=run_id, box=_box, cache=llm_cache,
+                         budget_usd=budget_usd, fallback_llm=fallback)
 
 
 def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,

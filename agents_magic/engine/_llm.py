@@ -106,15 +106,17 @@ def merge(*layers: LLMSettings | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, overrides: dict[str, Any],
-            *, timeout: float, max_retries: int, node_id: str = "") -> Target:
-    """Merge defaults ← per-provider defaults ← node ← run overrides, and check it can be called."""
-    first = merge(defaults, node_llm, overrides)
+            *, timeout: float, max_retries: int, node_id: str = "",
+            fallback: dict[str, Any] | None = None) -> Target:
+    """Merge session fallback ← workflow defaults ← per-provider defaults ← node ← run overrides,
+    and check the result can be called."""
+    first = merge(fallback, defaults, node_llm, overrides)
     provider = first.get("provider")
     model = str(first.get("model") or "")
     if not provider and "/" in model:
         provider = model.split("/", 1)[0]
     per_provider = (defaults.providers or {}).get(provider or "") if defaults else None
-    s = merge(defaults, per_provider, node_llm, overrides)
+    s = merge(fallback, defaults, per_provider, node_llm, overrides)
     s.setdefault("provider", provider)
     provider = s.get("provider") or provider
     model = str(s.get("model") or "")

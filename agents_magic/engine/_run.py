@@ -227,7 +227,8 @@ def _compiled(workflow: Any) -> Any:
     return graph
 
 
-def preflight(workflow: Any, overrides: dict[str, Any]) -> dict[str, _llm.Target]:
+def preflight(workflow: Any, overrides: dict[str, Any],
+              fallback: dict[str, Any] | None = None) -> dict[str, _llm.Target]:
     """Resolve every node's LLM before any call, so a missing key fails fast."""
     spec = workflow.spec
     execution = spec.config.execution
@@ -239,7 +240,7 @@ def preflight(workflow: Any, overrides: dict[str, Any]) -> dict[str, _llm.Target
             continue
         try:
             target = _llm.resolve(node.llm, spec.config.llm, overrides, timeout=execution.timeout,
-                                  max_retries=execution.max_retries, node_id=node.id)
+                                  max_retries=execution.max_retries, node_id=node.id, fallback=fallback)
             if target.route == "litellm":
                 _llm.check_litellm_provider(target, node.id)
             targets[node.id] = target
@@ -254,12 +255,13 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
                   model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False,
                   run_id: str | None = None, box: list[RunResult] | None = None,
-                  cache: _llm.Cache | None = None, budget_usd: float | None = None) -> RunResult:
+                  cache: _llm.Cache | None = None, budget_usd: float | None = None,
+                  fallback_llm: dict[str, Any] | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult."""
     state = workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
-    targets = preflight(workflow, overrides)
+    targets = preflight(workflow, overrides, fallback_llm)
     graph = _compiled(workflow)
     ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box)
     ctx.state = dict(state)

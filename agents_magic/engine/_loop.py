@@ -30,11 +30,24 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
 
 def wait(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion; on KeyboardInterrupt cancel it, wait for it to unwind, re-raise."""
-    future = submit(coro)
+    started: list[asyncio.Task[Any]] = []
+
+    async def runner() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        started.append(task)
+        return await coro
+
+    future = submit(runner())
     try:
         return future.result()
     except KeyboardInterrupt:
-        future.cancel()
+        if not started:
+            future.cancel()
+            raise
+        # Cancel the task, not the future: Future.cancel() marks the future done at once, so the
+        # wait below would return before the task had unwound and recorded its cancelled result.
+        loop().call_soon_threadsafe(started[0].cancel)
         try:
             future.result(timeout=5)
         except BaseException:

@@ -536,3 +536,21 @@ def test_budget_stops_before_the_call_that_would_exceed_it(fake_llm):
     assert "node `write` not called" in result.error and "budget of $0.0012" in result.error
     assert len(fake_llm.requests()) == 1 and result.outputs["outline"]
     assert rec.of(ev.RunFinished)[0].status == "budget_exceeded"
+
+
+def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
+    """Ctrl-C while ``run`` waits: the run is cancelled and its partial result returned."""
+    import os
+    import signal
+    import threading
+
+    flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
+    assert am.run(flow, {"topic": "warm-up"}).ok  # imports done, so the timer hits the hang
+    fake_llm.configure(rules=[{"match": "Write", "hang": True}])
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    t0 = time.perf_counter()
+    result = am.run(flow, {"topic": "x"})
+    assert time.perf_counter() - t0 < 5
+    assert result.status == "cancelled"
+    assert result.outputs["outline"].startswith("echo: Outline")
+    assert result.nodes["node_id"].tolist() == ["outline"]

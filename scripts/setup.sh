@@ -7,3 +7,5 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# A "python3" kernel that runs this environment, for Jupyter and the headless quickstart.
+.venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (agents_magic)" >/dev/null

@@ -10,8 +10,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "AgentsMagicError", "ConfigError", "InputError", "NodeOutputError", "ProviderError",
-    "RunResult", "Workflow", "arun", "load", "run",
+    "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
+    "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
+    "load", "profile", "profile_figure", "run", "runs", "show_run",
 ]
 
 _LAZY = {
@@ -25,6 +26,14 @@ _LAZY = {
     "InputError": "agents_magic.errors",
     "ProviderError": "agents_magic.errors",
     "NodeOutputError": "agents_magic.errors",
+    "BudgetExceeded": "agents_magic.errors",
+    "runs": "agents_magic._reports",
+    "cost_report": "agents_magic._reports",
+    "profile": "agents_magic._reports",
+    "show_run": "agents_magic._reports",
+    "cost_figure": "agents_magic._reports",
+    "profile_figure": "agents_magic._reports",
+    "estimate": "agents_magic._estimate",
 }
 
 

@@ -56,7 +56,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     if persist:
         from .sinks import default_sinks
 
-        sinks = [*sinks, *default_sinks(settings)]
+        sinks = list(dict.fromkeys([*sinks, *default_sinks(settings)]))
     use_cache = settings.cache if cache is None else cache
     llm_cache = None
     if use_cache:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .config._schema import END, START
 from .config._template import placeholders, reference, render
@@ -47,7 +47,8 @@ def _workflow(workflow: Any) -> Workflow:
         return workflow
     from .config._loader import load
 
-    return load(workflow)
+    loaded: Workflow = load(workflow)
+    return loaded
 
 
 def _target(workflow: Workflow, node: Any, overrides: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -150,6 +151,7 @@ def _cheapest_path(spec: Any, cost: dict[str, float]) -> list[str]:
     combos = 1
     for r in routers:
         combos *= len(choices[r])
+    candidates: Iterable[tuple[list[str], ...]]
     if combos <= MAX_COMBINATIONS:
         candidates = itertools.product(*(choices[r] for r in routers))
     else:  # too many routers: take each router's first exit-like choice
@@ -245,7 +247,7 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
     for node in spec.nodes:
         for out in node.outputs:
             written.setdefault(out, []).append(node.id)
-    known = {name: (inputs[name] if name in inputs else f.default) for name, f in fields.items()
+    known = {name: inputs.get(name, f.default) for name, f in fields.items()
              if name not in written}
     missing = [name for name, f in fields.items()
                if f.required and name not in inputs and name not in written]
@@ -268,10 +270,10 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         base = counter(node_provider, node_model, messages)
         extra = 0
         for holder in placeholders(node.prompt):
-            path = holder.path
-            if path and path[0] in renames and not holder.text.strip("{} ").startswith("state."):
-                path = renames[path[0]] + path[1:]
-            writers = written.get(path[0]) if path else None
+            ref = holder.path
+            if ref and ref[0] in renames and not holder.text.strip("{} ").startswith("state."):
+                ref = renames[ref[0]] + ref[1:]
+            writers = written.get(ref[0]) if ref else None
             if writers:
                 extra += max(completion_max.get(w, default_max_tokens) for w in writers)
         free = node_provider in _cost.FREE_PROVIDERS

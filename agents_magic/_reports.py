@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import AgentsMagicError
 
@@ -35,6 +36,14 @@ _COLOURS = {"normal": "#0969da", "bottleneck": "#cf222e", "cached": "#8c959f",
 
 class ReportError(AgentsMagicError, ValueError):
     """A report was asked for something the store does not have, or with a bad argument."""
+
+
+def _plotly() -> Any:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        raise ReportError("charts need plotly: `pip install 'agents_magic[plotly]'`") from None
+    return go
 
 
 def _store(url: str | None) -> Any:
@@ -327,7 +336,7 @@ def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any
 
 def cost_figure(df: pd.DataFrame) -> go.Figure:
     """A plotly bar chart of a :func:`cost_report` frame (cost per group, tokens on hover)."""
-    import plotly.graph_objects as go
+    go = _plotly()
 
     by = df.attrs.get("by") or next((c for c in ("node_id", "model", "provider", "workflow")
                                      if c in df.columns), None)
@@ -356,9 +365,12 @@ def cost_figure(df: pd.DataFrame) -> go.Figure:
 def profile_figure(df: pd.DataFrame) -> go.Figure:
     """A plotly timeline of a :func:`profile` frame: one bar per node execution from its start
     offset, parallel branches on separate rows, bottlenecks in red (cached grey, failed amber)."""
-    import plotly.graph_objects as go
+    go = _plotly()
 
     figure = go.Figure()
+    attrs = df.attrs
+    span = float(attrs.get("duration_ms") or (df["end_ms"].max() if len(df) else 0.0) or 1.0)
+    shortest = span * 0.004
     for kind in ("normal", "cached", "failed", "bottleneck"):
         if kind == "bottleneck":
             part = df[df["bottleneck"]]
@@ -372,24 +384,25 @@ def profile_figure(df: pd.DataFrame) -> go.Figure:
             continue
         labels = [node if it == 1 else f"{node} #{it}"
                   for node, it in zip(part["node_id"], part["iteration"])]
+        # A node of a fraction of a millisecond would be invisible: draw at least a sliver
+        # (the hover text gives the true duration).
+        widths = [max(d, shortest) for d in part["duration_ms"]]
         figure.add_trace(go.Bar(
-            base=part["start_ms"], x=part["duration_ms"], y=[f"lane {lane}" for lane in part["lane"]],
+            base=part["start_ms"], x=widths, y=[f"lane {lane}" for lane in part["lane"]],
             orientation="h", name=kind, marker_color=_COLOURS[kind], text=labels,
-            textposition="inside", insidetextanchor="middle",
-            customdata=list(zip(labels, part["share"] * 100)),
-            hovertemplate="%{customdata[0]}: %{x:.1f} ms (%{customdata[1]:.0f}% of the run)"
-                          "<extra></extra>"))
-    attrs = df.attrs
+            textposition="auto", cliponaxis=False,
+            customdata=list(zip(labels, part["duration_ms"], part["share"] * 100)),
+            hovertemplate="%{customdata[0]}: %{customdata[1]:.1f} ms "
+                          "(%{customdata[2]:.0f}% of the run)<extra></extra>"))
     title = f"Profile of run {attrs.get('run_id', '')}"
     if attrs.get("workflow"):
         title += f" ({attrs['workflow']}, {attrs.get('duration_ms', 0):.0f} ms)"
+    if attrs.get("threshold"):
+        title += f"<br><sup>red: a bottleneck, over {attrs['threshold']:.0%} of the run</sup>"
     lanes = sorted({f"lane {lane}" for lane in df["lane"]}) or ["lane 0"]
     figure.update_layout(title=title, barmode="overlay", template="plotly_white",
                          xaxis_title="ms since the run started",
                          yaxis={"categoryorder": "array", "categoryarray": lanes[::-1]},
-                         height=160 + 40 * len(lanes), margin={"l": 70, "r": 20, "t": 50, "b": 50})
-    threshold = attrs.get("threshold")
-    if threshold and attrs.get("duration_ms"):
-        figure.add_annotation(text=f"bottleneck: > {threshold:.0%} of the run", showarrow=False,
-                              xref="paper", yref="paper", x=1, y=1.08, xanchor="right")
+                         legend={"orientation": "h", "y": -0.25 - 0.05 * (3 - min(len(lanes), 3))},
+                         height=200 + 45 * len(lanes), margin={"l": 70, "r": 20, "t": 70, "b": 50})
     return figure

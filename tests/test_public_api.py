@@ -12,8 +12,9 @@ HEAVY = ("litellm", "langgraph", "langchain_core", "pandas", "plotly", "sqlalche
 
 def test_public_names_are_pinned():
     assert sorted(am.__all__) == sorted([
-        "AgentsMagicError", "ConfigError", "InputError", "NodeOutputError", "ProviderError",
-        "RunResult", "Workflow", "arun", "load", "run"])
+        "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
+        "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
+        "load", "profile", "profile_figure", "run", "runs", "show_run"])
     for name in am.__all__:
         assert getattr(am, name) is not None
 

@@ -8,7 +8,8 @@ stay warm. Nothing heavy is imported here.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._mlflow import MLflowSink, mlflow_ui_command
 from ._store import StoreSink

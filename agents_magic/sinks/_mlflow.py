@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, truncate
+from ._redact import Redactor, jsonable, mask_url, truncate
 from ._worker import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def _import_mlflow() -> Any:
         for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
             logging.getLogger(name).setLevel(logging.WARNING)
         try:
-            mlflow.tracing.disable_notebook_display()
+            mlflow.tracing.disable_notebook_display()  # type: ignore[no-untyped-call]
         except Exception:
             pass
         _mlflow_ready = True
@@ -208,17 +208,9 @@ class MLflowSink:
 
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until every finished run received so far is logged (traces included)."""
-        if self._writer is None:
-            return True
-        done = self._writer.flush(timeout)
-        if done and self._client is not None:
-            try:
-                import mlflow
-
-                mlflow.flush_trace_async_logging()
-            except Exception:
-                pass
-        return done
+        # Traces are exported synchronously on the writer thread, so a drained queue means
+        # everything is in the tracking store.
+        return True if self._writer is None else self._writer.flush(timeout)
 
     def close(self, timeout: float | None = 60.0) -> None:
         if self._writer is not None:
@@ -230,7 +222,7 @@ class MLflowSink:
         return self._writer is not None
 
     def __repr__(self) -> str:
-        return f"<MLflowSink {self.tracking_uri!r} experiment={self.experiment!r}>"
+        return f"<MLflowSink {mask_url(self.tracking_uri)!r} experiment={self.experiment!r}>"
 
     # -- failures: one warning, and give up after repeated failures ------------------------
     def _give_up(self, reason: str, stacklevel: int = 2) -> None:
@@ -239,10 +231,8 @@ class MLflowSink:
             warnings.warn(f"agents_magic: MLflow logging is off: {reason}. Runs are not "
                           "affected.", RuntimeWarning, stacklevel=stacklevel + 1)
         writer, self._writer = self._writer, None
-        if writer is not None and threading.current_thread() is not writer._thread:
-            writer.close(1.0)
-        elif writer is not None:
-            writer._closed = True  # stop accepting; the loop ends when the queue drains
+        if writer is not None:
+            writer.stop_soon()
 
     def _crashed(self, exc: BaseException) -> None:
         self._give_up(f"{type(exc).__name__}: {exc}")
@@ -253,36 +243,50 @@ class MLflowSink:
         if self.problem is None:
             self.problem = message
             warnings.warn(f"agents_magic: a run could not be logged to MLflow at "
-                          f"{self.tracking_uri}: {message}. Runs are not affected.",
+                          f"{mask_url(self.tracking_uri)}: {message}. Runs are not affected.",
                           RuntimeWarning, stacklevel=2)
         if self._failures >= MAX_FAILURES:
-            self._writer, writer = None, self._writer
+            writer, self._writer = self._writer, None
             if writer is not None:
-                writer._closed = True
+                writer.stop_soon()
 
     # -- writer thread ----------------------------------------------------------------------
     def _write(self, batch: list[Any]) -> None:
+        finished = []
         for event in batch:
+            # Events delivered twice (the same sink listed twice) are logged once.
             if isinstance(event, RunStarted):
-                self._runs[event.run_id] = {"start": event, "nodes": []}
+                self._runs.setdefault(event.run_id, {"start": event, "nodes": {}})
             elif isinstance(event, RunFinished):
                 record = self._runs.pop(event.run_id, None)
-                if record is None:
-                    continue
+                if record is not None:
+                    finished.append((record["start"], list(record["nodes"].values()), event))
+            elif event.run_id in self._runs:
+                self._runs[event.run_id]["nodes"].setdefault((event.node_id, event.iteration),
+                                                             event)
+        if not finished:
+            return
+        try:
+            self._connect()
+        except ImportError as exc:
+            self._give_up(f"MLflow cannot be imported ({exc}); it {INSTALL_HINT}")
+            return
+        except Exception as exc:
+            self._failed(exc)
+            return
+        mlflow = _import_mlflow()
+        # One switch of MLflow's global tracking URI per batch, not per run.
+        with _tracing_lock, _TrackingUriSwitch(mlflow, self.tracking_uri):
+            for start, nodes, finish in finished:
                 try:
-                    self.redact.refresh(record["start"].yaml)
-                    self._log_run(record["start"], record["nodes"], event)
+                    self.redact.refresh(start.yaml)
+                    self._log_run(start, nodes, finish)
                     self.logged += 1
                     self._failures = 0
-                except ImportError as exc:
-                    self._give_up(f"MLflow cannot be imported ({exc}); it {INSTALL_HINT}")
-                    return
                 except Exception as exc:
                     self._failed(exc)
                     if self._writer is None:
                         return
-            elif event.run_id in self._runs:
-                self._runs[event.run_id]["nodes"].append(event)
 
     def _connect(self) -> Any:
         if self._client is not None:
@@ -372,58 +376,58 @@ class MLflowSink:
 
         mlflow = _import_mlflow()
         ok = SpanStatus(SpanStatusCode.OK)
-        with _tracing_lock, _use_tracking_uri(mlflow, self.tracking_uri):
-            root = mlflow.start_span_no_context(
-                start.workflow, span_type=SpanType.WORKFLOW, inputs=self._json(dict(start.inputs)),
-                attributes={"agents_magic.run_id": start.run_id},
-                tags={"agents_magic.run_id": start.run_id, "agents_magic.workflow": start.workflow},
-                metadata={"mlflow.sourceRun": mlflow_run_id}, experiment_id=self._experiment_id,
-                start_time_ns=_ns(start.at))
-            for node in sorted(nodes, key=lambda n: n.started_at):
-                name = node.node_id if node.iteration == 1 else f"{node.node_id} #{node.iteration}"
-                attributes = {"node_id": node.node_id, "iteration": node.iteration,
-                              "attempts": node.attempts, "duration_ms": node.duration_ms}
-                span = mlflow.start_span_no_context(
-                    name, span_type=SpanType.TASK, parent_span=root, attributes=attributes,
+        # The caller (_write) has pointed MLflow's tracing at our tracking URI.
+        root = mlflow.start_span_no_context(
+            start.workflow, span_type=SpanType.WORKFLOW, inputs=self._json(dict(start.inputs)),
+            attributes={"agents_magic.run_id": start.run_id},
+            tags={"agents_magic.run_id": start.run_id, "agents_magic.workflow": start.workflow},
+            metadata={"mlflow.sourceRun": mlflow_run_id}, experiment_id=self._experiment_id,
+            start_time_ns=_ns(start.at))
+        for node in sorted(nodes, key=lambda n: n.started_at):
+            name = node.node_id if node.iteration == 1 else f"{node.node_id} #{node.iteration}"
+            attributes = {"node_id": node.node_id, "iteration": node.iteration,
+                          "attempts": node.attempts, "duration_ms": node.duration_ms}
+            span = mlflow.start_span_no_context(
+                name, span_type=SpanType.TASK, parent_span=root, attributes=attributes,
+                start_time_ns=_ns(node.started_at))
+            llm_attributes = {SpanAttributeKey.MODEL: node.model,
+                              SpanAttributeKey.MODEL_PROVIDER: node.provider}
+            if isinstance(node, NodeFinished):
+                messages = [{"role": "user", "content": self._text(node.prompt)}]
+                span.set_inputs({"prompt": messages[0]["content"]})
+                llm_attributes.update({
+                    SpanAttributeKey.CHAT_USAGE: {
+                        "input_tokens": node.prompt_tokens,
+                        "output_tokens": node.completion_tokens,
+                        "total_tokens": node.prompt_tokens + node.completion_tokens},
+                    SpanAttributeKey.LLM_COST: _llm_cost(node),
+                    "cost_usd": node.cost_usd, "cached": bool(node.cached)})
+                llm = mlflow.start_span_no_context(
+                    f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
+                    parent_span=span, inputs={"messages": messages},
+                    attributes=llm_attributes, start_time_ns=_ns(node.started_at))
+                llm.end(outputs=self._text(node.response), status=ok, end_time_ns=_ns(node.at))
+                span.end(outputs=self._json(node.outputs),
+                         attributes={"cost_usd": node.cost_usd, "cached": bool(node.cached)},
+                         status=ok, end_time_ns=_ns(node.at))
+            else:
+                error = SpanStatus(SpanStatusCode.ERROR, self._text(node.error)[:1000])
+                llm = mlflow.start_span_no_context(
+                    f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
+                    parent_span=span, attributes=llm_attributes,
                     start_time_ns=_ns(node.started_at))
-                llm_attributes = {SpanAttributeKey.MODEL: node.model,
-                                  SpanAttributeKey.MODEL_PROVIDER: node.provider}
-                if isinstance(node, NodeFinished):
-                    messages = [{"role": "user", "content": self._text(node.prompt)}]
-                    span.set_inputs({"prompt": messages[0]["content"]})
-                    llm_attributes.update({
-                        SpanAttributeKey.CHAT_USAGE: {
-                            "input_tokens": node.prompt_tokens,
-                            "output_tokens": node.completion_tokens,
-                            "total_tokens": node.prompt_tokens + node.completion_tokens},
-                        SpanAttributeKey.LLM_COST: _llm_cost(node),
-                        "cost_usd": node.cost_usd, "cached": bool(node.cached)})
-                    llm = mlflow.start_span_no_context(
-                        f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
-                        parent_span=span, inputs={"messages": messages},
-                        attributes=llm_attributes, start_time_ns=_ns(node.started_at))
-                    llm.end(outputs=self._text(node.response), status=ok, end_time_ns=_ns(node.at))
-                    span.end(outputs=self._json(node.outputs),
-                             attributes={"cost_usd": node.cost_usd, "cached": bool(node.cached)},
-                             status=ok, end_time_ns=_ns(node.at))
-                else:
-                    error = SpanStatus(SpanStatusCode.ERROR, self._text(node.error)[:1000])
-                    llm = mlflow.start_span_no_context(
-                        f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
-                        parent_span=span, attributes=llm_attributes,
-                        start_time_ns=_ns(node.started_at))
-                    llm.end(attributes={"error_kind": node.kind}, status=error,
-                            end_time_ns=_ns(node.at))
-                    span.end(attributes={"error": self._text(node.error)}, status=error,
-                             end_time_ns=_ns(node.at))
-            status = ok if finish.status == "succeeded" else SpanStatus(
-                SpanStatusCode.ERROR, f"{finish.status}: {self._text(finish.error)}"[:1000])
-            root.end(outputs=self._json(dict(finish.outputs)),
-                     attributes={"status": finish.status, "cost_usd": finish.cost_usd},
-                     status=status, end_time_ns=_ns(finish.at))
+                llm.end(attributes={"error_kind": node.kind}, status=error,
+                        end_time_ns=_ns(node.at))
+                span.end(attributes={"error": self._text(node.error)}, status=error,
+                         end_time_ns=_ns(node.at))
+        status = ok if finish.status == "succeeded" else SpanStatus(
+            SpanStatusCode.ERROR, f"{finish.status}: {self._text(finish.error)}"[:1000])
+        root.end(outputs=self._json(dict(finish.outputs)),
+                 attributes={"status": finish.status, "cost_usd": finish.cost_usd},
+                 status=status, end_time_ns=_ns(finish.at))
 
 
-class _use_tracking_uri:
+class _TrackingUriSwitch:
     """Point MLflow's global tracking URI at ``uri``; restore the user's URI and environment."""
 
     def __init__(self, mlflow: Any, uri: str) -> None:

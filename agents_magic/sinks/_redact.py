@@ -9,6 +9,7 @@ anything shaped like a bearer token or a well-known provider key.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -23,6 +24,8 @@ _SHAPES = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{30,}"                                     # Google API keys
     r"|(?i:\b(api[_-]?key|x-api-key|authorization)(['\"]?\s*[:=]\s*['\"]?))[^\s'\",}]{8,}")
 MIN_SECRET_LEN = 8
+#: Items kept of any one list or mapping in stored inputs and outputs.
+MAX_ITEMS = 1000
 
 
 def secret_values(extra_names: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -54,21 +57,32 @@ def _shape(match: re.Match[str]) -> str:
 class Redactor:
     """Callable ``text -> text`` with secrets replaced by ``[REDACTED]``.
 
-    ``refresh(yaml)`` re-reads the environment (keys may be set after the sink was made).
+    ``refresh(yaml)`` re-reads the environment (keys may be set after the sink was made) and
+    adds the variables that workflow names in ``api_key_env`` to those it watches.
     """
 
     def __init__(self) -> None:
+        self.names: set[str] = set()
         self.values: tuple[str, ...] = ()
         self.refresh()
 
     def refresh(self, yaml_text: str = "") -> None:
-        self.values = secret_values(key_env_names(yaml_text))
+        self.names.update(key_env_names(yaml_text))
+        self.values = secret_values(tuple(sorted(self.names)))
 
     def __call__(self, text: str) -> str:
         for value in self.values:
             if value in text:
                 text = text.replace(value, REDACTED)
         return _SHAPES.sub(_shape, text)
+
+
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*):[^@/\s]*@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (no SQLAlchemy needed)."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -78,10 +92,10 @@ def truncate(text: str, limit: int) -> str:
 
 
 def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
-    """``value`` as JSON-ready data: strings redacted and cut to ``limit``, containers walked,
-    other objects by their ``repr``; non-finite floats become strings (PostgreSQL's JSON has no
-    NaN)."""
-    if value is None or isinstance(value, bool) or isinstance(value, int):
+    """``value`` as JSON-ready data: strings redacted and cut to ``limit``, containers walked
+    (at most :data:`MAX_ITEMS` items each), other objects by their ``repr``; non-finite floats
+    become strings (PostgreSQL's JSON has no NaN)."""
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -90,10 +104,17 @@ def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
     if _depth > 20:
         return truncate(redact(repr(value)), limit)
     if isinstance(value, dict):
-        return {truncate(redact(str(k)), 200): jsonable(v, redact, limit, _depth + 1)
-                for k, v in value.items()}
+        out_dict = {truncate(redact(str(k)), 200): jsonable(v, redact, limit, _depth + 1)
+                    for k, v in itertools.islice(value.items(), MAX_ITEMS)}
+        if len(value) > MAX_ITEMS:
+            out_dict["…"] = f"[{len(value) - MAX_ITEMS} more keys]"
+        return out_dict
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v, redact, limit, _depth + 1) for v in value]
+        items = list(value)
+        out = [jsonable(v, redact, limit, _depth + 1) for v in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            out.append(f"… [{len(items) - MAX_ITEMS} more items]")
+        return out
     for method in ("tolist", "item"):  # numpy / pandas scalars and arrays
         convert = getattr(value, method, None)
         if callable(convert):

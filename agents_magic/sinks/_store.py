@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, truncate
+from ._redact import Redactor, jsonable, mask_url, truncate
 from ._worker import BackgroundWriter
 
 MAX_TEXT = 20_000
@@ -62,9 +62,8 @@ class StoreSink:
         self._warned = False
         self._known_runs: set[str] = set()
         self._known_workflows: set[tuple[str, str]] = set()
-        from ..store._db import safe_url
-
-        self._writer = BackgroundWriter(f"agents-magic-store {safe_url(url)}", self._write,
+        # Nothing heavy here: sqlalchemy is imported by the writer thread, not the engine's loop.
+        self._writer = BackgroundWriter(f"agents-magic-store {mask_url(url)}", self._write,
                                         self._failed)
 
     # -- engine side: must be fast and never raise ------------------------------------------
@@ -81,14 +80,10 @@ class StoreSink:
         self._writer.close(timeout)
 
     def __repr__(self) -> str:
-        from ..store._db import safe_url
-
-        return f"<StoreSink {safe_url(self.url)}>"
+        return f"<StoreSink {mask_url(self.url)}>"
 
     # -- writer thread ----------------------------------------------------------------------
     def _failed(self, exc: BaseException) -> None:
-        from ..store._db import safe_url
-
         # What was lost may include run rows: later events of those runs get placeholders.
         self._known_runs.clear()
         self._known_workflows.clear()
@@ -96,7 +91,7 @@ class StoreSink:
             self._warned = True
             cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             warnings.warn(f"agents_magic: runs are not being recorded in the run store at "
-                          f"{safe_url(self.url)}: {cause}", RuntimeWarning, stacklevel=2)
+                          f"{mask_url(self.url)}: {cause}", RuntimeWarning, stacklevel=2)
 
     def _open(self) -> Any:
         if self._store is None:
@@ -145,7 +140,8 @@ class StoreSink:
                     if placeholders:
                         _insert_ignore(connection, runs, placeholders, ["run_id"])
                     if nodes:
-                        connection.execute(sa.insert(node_executions), nodes)
+                        _insert_ignore(connection, node_executions, nodes,
+                                       ["run_id", "node_id", "iteration"])
                     for row in finishes:
                         connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
                                            .values(**{k: v for k, v in row.items()
@@ -242,7 +238,11 @@ def _upsert_runs(connection: Any, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             stmt = module.insert(runs).values(**row)
             update = {k: stmt.excluded[k] for k in row if k != "run_id"}
-            connection.execute(stmt.on_conflict_do_update(index_elements=["run_id"], set_=update))
+            # The same start seen again (a second sink on this store) changes nothing; a new
+            # start of a known id (a resumed run) starts the row afresh.
+            connection.execute(stmt.on_conflict_do_update(
+                index_elements=["run_id"], set_=update,
+                where=runs.c.started_at != stmt.excluded.started_at))
         return
     for row in rows:
         done = connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])

@@ -12,13 +12,16 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+import time
 import warnings
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_QUEUE = 100_000
 MAX_BATCH = 2_000
-EXIT_FLUSH_S = 10.0
+EXIT_FLUSH_S = 20.0
+LINGER_S = 0.02
 
 _live: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
@@ -37,7 +40,8 @@ class BackgroundWriter:
     """Run ``handle(batch)`` on a daemon thread for the items given to :meth:`put`."""
 
     def __init__(self, name: str, handle: Callable[[list[Any]], None],
-                 on_error: Callable[[BaseException], None]) -> None:
+                 on_error: Callable[[BaseException], None], *, linger_s: float = LINGER_S) -> None:
+        self.linger_s = linger_s
         self._handle = handle
         self._on_error = on_error
         self._queue: queue.Queue[Any] = queue.Queue(MAX_QUEUE)
@@ -68,8 +72,23 @@ class BackgroundWriter:
         self._queue.put(marker)
         return marker.done.wait(timeout)
 
-    def close(self, timeout: float | None = None) -> None:
+    def stop_soon(self) -> None:
+        """Accept nothing more and end the thread once what is queued is handled (callable from
+        the writer thread itself, unlike :meth:`close`)."""
         if self._closed:
+            return
+        self._closed = True
+        _live.discard(self)
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            pass
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, then stop the thread."""
+        if self._closed:
+            if threading.current_thread() is not self._thread:
+                self._thread.join(timeout)
             return
         self.flush(timeout)
         self._closed = True
@@ -84,6 +103,10 @@ class BackgroundWriter:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
+            if self.linger_s and not isinstance(item, _Flush) and item is not _STOP:
+                # Let the rest of the run's burst of events arrive: fewer, larger transactions
+                # and fewer wake-ups competing with the engine for the GIL.
+                time.sleep(self.linger_s)
             batch, markers, stop = [], [], False
             while True:
                 if item is _STOP:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["HEAD", "LLMCache", "RunStore", "StoreError", "cache_key", "close_stores",
+__all__ = ["HEAD", "LLMCache", "RunStore", "StoreError", "close_stores",
            "open_cache", "open_store"]
 
 _LAZY = {
     "HEAD": "._db", "RunStore": "._db", "StoreError": "._db", "open_store": "._db",
     "close_stores": "._db", "LLMCache": "._cache", "open_cache": "._cache",
-    "cache_key": "._cache",
 }
 
 

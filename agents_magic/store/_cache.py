@@ -3,7 +3,7 @@
 Built on ``diskcache`` (SQLite index plus files, safe across threads and processes). Values are
 stored with ``diskcache.JSONDisk``, never pickled, so a tampered cache directory cannot run code
 on load; they are plain dicts (a completion's text, token counts and the like). The engine
-computes the key (:func:`cache_key` gives a canonical one) and calls :meth:`LLMCache.get` /
+computes the key (``engine._llm.cache_key``) and calls :meth:`LLMCache.get` /
 :meth:`LLMCache.set`. A broken cache never breaks a run: errors read as a miss, with one warning.
 """
 
@@ -25,17 +25,6 @@ CACHE_DIRNAME = "llm_cache"
 
 _open: dict[str, LLMCache] = {}
 _lock = threading.Lock()
-
-
-def cache_key(**parts: Any) -> str:
-    """A stable key for an LLM call: SHA-256 of its canonical JSON (sorted keys, no spaces).
-
-    Pass everything that changes the reply, e.g. ``provider``, ``model``, ``messages``,
-    ``params`` (temperature, max_tokens, ...), ``schema`` and ``tools`` — never the API key.
-    """
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class LLMCache:

@@ -34,6 +34,7 @@ PROCESS = uuid.uuid4().hex
 HOST = socket.gethostname()[:255]
 STALE_AFTER_S = 24 * 3600.0
 SQLITE_BUSY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10
 
 _stores: dict[str, RunStore] = {}
 _lock = threading.Lock()
@@ -58,6 +59,11 @@ def _is_memory(url: sa.engine.URL) -> bool:
 def make_engine(url: str, *, immediate: bool = False) -> sa.engine.Engine:
     """An engine for ``url``; for SQLite the directory is created and the pragmas set."""
     parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg",
+                                                                                  "psycopg2"):
+        # An unreachable server must fail in seconds, not hang a writer thread for minutes.
+        return sa.create_engine(parsed, pool_pre_ping=True,
+                                connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S,

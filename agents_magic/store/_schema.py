@@ -83,7 +83,9 @@ node_executions = sa.Table(
     sa.Column("prompt", sa.Text),
     sa.Column("response", sa.Text),
     sa.Column("outputs", JSON),
-    sa.Index(None, "run_id", "node_id"),
+    # One row per execution: a second sink on the same store (or an event delivered twice)
+    # cannot duplicate it.
+    sa.UniqueConstraint("run_id", "node_id", "iteration"),
 )
 
 memory_entries = sa.Table(

@@ -547,7 +547,15 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
     flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
     assert am.run(flow, {"topic": "warm-up"}).ok  # imports done, so the timer hits the hang
     fake_llm.configure(rules=[{"match": "Write", "hang": True}])
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    def interrupt_once_write_hangs() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                "Write" in r["messages"][-1]["content"] for r in fake_llm.requests()):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_write_hangs, daemon=True).start()
     t0 = time.perf_counter()
     result = am.run(flow, {"topic": "x"})
     assert time.perf_counter() - t0 < 5

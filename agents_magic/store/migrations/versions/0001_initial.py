@@ -81,8 +81,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_node_executions"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE",
                                 name="fk_node_executions_run_id_runs"),
+        sa.UniqueConstraint("run_id", "node_id", "iteration",
+                            name="uq_node_executions_run_id_node_id_iteration"),
     )
-    op.create_index("ix_node_executions_run_id_node_id", "node_executions", ["run_id", "node_id"])
     op.create_table(
         "memory_entries",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),

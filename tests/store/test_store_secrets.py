@@ -1,0 +1,112 @@
+"""No API key reaches disk: every file the store, MLflow and the cache write is searched as bytes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import agents_magic as am
+from agents_magic import _settings
+from agents_magic.sinks import default_sinks, flush_sinks
+from agents_magic.sinks._redact import Redactor
+
+KEY = "sk-test-SECRET-123456"
+
+
+def _workflow(base_url: str, *, echo_key: bool = False) -> str:
+    extra = f" and remember {KEY}" if echo_key else ""
+    return textwrap.dedent(f"""\
+        schema_version: "1.0"
+        flow: {{name: secretive}}
+        state:
+          fields:
+            text: {{type: str, required: true}}
+            summary: {{type: str, default: ""}}
+            verdict: {{type: str, default: ""}}
+        nodes:
+          - id: summarize
+            prompt: "Summarise: {{state.text}}{extra}"
+            outputs: [summary]
+          - id: judge
+            prompt: "Judge: {{state.summary}}"
+            outputs: [verdict]
+        edges:
+          - {{from: START, to: summarize}}
+          - {{from: summarize, to: judge}}
+          - {{from: judge, to: END}}
+        config:
+          llm: {{provider: openai, model: gpt-4o-mini, api_base: "{base_url}", api_key_env: AM_TEST_KEY}}
+        """)
+
+
+def _files_containing(directory, needle: bytes) -> list[str]:
+    return [str(p) for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+@pytest.mark.parametrize("leak", ["clean", "echoed"])
+def test_the_api_key_never_reaches_the_data_directory(fake_llm, mlflow_db, data_dir, monkeypatch,
+                                                      leak):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("AM_TEST_KEY", KEY)
+    monkeypatch.setenv("AGENTS_MAGIC_MLFLOW", "1")
+    monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
+    monkeypatch.setenv("AGENTS_MAGIC_CACHE", "1")
+    settings = _settings.reset()
+    fake_llm.reset()
+    echoed = leak == "echoed"
+    if echoed:
+        # The worst case: the key shows up in the inputs, the prompt, the reply and an error.
+        fake_llm.configure(rules=[
+            {"match": "Judge", "status": 401, "message": f"Incorrect API key provided: {KEY}"},
+            {"content": f"Sure! Your key is {KEY}; header Authorization: Bearer {KEY}"}])
+    wf = am.load(_workflow(fake_llm.base_url, echo_key=echoed))
+    # The session's sinks and cache are attached by run() itself, as in a notebook.
+    result = am.run(wf, {"text": f"text with {KEY}" if echoed else "a harmless text"})
+    assert result.status == ("failed" if echoed else "succeeded")
+    requests = fake_llm.requests()
+    assert requests and requests[0]["headers"]["authorization"] == f"Bearer {KEY}"  # it was used
+    sinks = default_sinks(settings)  # the same, shared sinks the run used
+    assert [type(s).__name__ for s in sinks] == ["StoreSink", "MLflowSink"]
+    from agents_magic.store._cache import open_cache
+
+    cache = open_cache(settings)
+    if not echoed:
+        assert len(cache) == 2  # both calls were cached by the engine
+    flush_sinks(120)
+    assert sinks[1].logged == 1 and sinks[1].problem is None
+    assert sinks[0]._warned is False
+    from agents_magic.sinks import close_sinks
+
+    close_sinks()
+    cache.close()
+    written = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "runs.db" for p in written) and any(p.name == "mlflow.db" for p in written)
+    assert any("llm_cache" in str(p) for p in written)
+    assert _files_containing(data_dir, KEY.encode()) == []
+    assert _files_containing(data_dir, b"SECRET-123456") == []
+    if echoed:
+        from agents_magic import _reports
+
+        shown = _reports.show_run(result.run_id)
+        assert "[REDACTED]" in shown["inputs"]["text"]
+        assert "[REDACTED]" in shown["nodes"][0]["prompt"]
+        assert "[REDACTED]" in shown["nodes"][0]["response"]
+        assert "[REDACTED]" in shown["nodes"][1]["error"]
+
+
+def test_redactor_shapes(monkeypatch):
+    monkeypatch.setenv("MY_PROVIDER_TOKEN", "tok-abcdefgh-1234")
+    monkeypatch.setenv("ODDLY_NAMED", "zz-very-private-value")
+    redact = Redactor()
+    assert redact("a tok-abcdefgh-1234 b") == "a [REDACTED] b"
+    assert "zz-very-private-value" in redact("zz-very-private-value")  # not a secret by its name
+    redact.refresh("llm: {api_key_env: ODDLY_NAMED}")  # ... unless a workflow names it
+    assert redact("zz-very-private-value") == "[REDACTED]"
+    redact.refresh("another: workflow")  # and names seen once stay watched
+    assert redact("zz-very-private-value") == "[REDACTED]"
+    assert redact("Authorization: Bearer abc.def-ghijkl") == "Authorization: Bearer [REDACTED]"
+    assert redact("key sk-proj-Abcdefghijklmnop1234567890 end") == "key [REDACTED] end"
+    assert redact('{"api_key": "abcdefgh12345"}') == '{"api_key": "[REDACTED]"}'
+    assert redact("google AIzaSyA-1234567890abcdefghijklmnopqrstu") == "google [REDACTED]"
+    assert redact("scikit-learn and sk-learn are fine") == "scikit-learn and sk-learn are fine"

@@ -545,7 +545,8 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
     import threading
 
     flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
-    assert am.run(flow, {"topic": "warm-up"}).ok  # imports done, so the timer hits the hang
+    assert am.run(flow, {"topic": "warm-up"}).ok  # imports done before the interrupt
+    fake_llm.reset()
     fake_llm.configure(rules=[{"match": "Write", "hang": True}])
 
     def interrupt_once_write_hangs() -> None:

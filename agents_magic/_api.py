@@ -56,7 +56,8 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     if persist:
         from .sinks import default_sinks
 
-        sinks = list(dict.fromkeys([*sinks, *default_sinks(settings)]))
+        sinks = list(sinks)
+        sinks += [d for d in default_sinks(settings) if all(d is not s for s in sinks)]
     use_cache = settings.cache if cache is None else cache
     llm_cache = None
     if use_cache:

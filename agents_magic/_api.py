@@ -68,11 +68,9 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         budget_usd = wf.spec.config.execution.budget_usd
     if budget_usd is None:
         budget_usd = settings.budget_usd
-    fallback = {k: v for k, v in (("provider", settings.default_provider),
-                                  ("model", settings.default_model)) if v}
     return await execute(wf, inputs, sinks=sinks, model=model, provider=provider, api_base=api_base,
                          stream=stream, run_id=run_id, box=_box, cache=llm_cache,
-                         budget_usd=budget_usd, fallback_llm=fallback)
+                         budget_usd=budget_usd, fallback_llm=settings.llm_fallback)
 
 
 def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,

@@ -53,17 +53,20 @@ def _workflow(workflow: Any) -> Workflow:
 
 def _target(workflow: Workflow, node: Any, overrides: dict[str, Any]) -> tuple[str, str, int | None]:
     """(provider, model, max_tokens) of a node, without insisting on an API key."""
+    from . import _settings
     from .engine import _llm
     from .errors import ProviderError
 
     spec = workflow.spec
+    fallback = _settings.settings.llm_fallback
     try:
         target = _llm.resolve(node.llm, spec.config.llm, overrides,
                               timeout=spec.config.execution.timeout,
-                              max_retries=spec.config.execution.max_retries, node_id=node.id)
+                              max_retries=spec.config.execution.max_retries, node_id=node.id,
+                              fallback=fallback)
         return target.provider, target.model, target.max_tokens
     except ProviderError:
-        merged = _llm.merge(spec.config.llm, node.llm, overrides)
+        merged = _llm.merge(fallback, spec.config.llm, node.llm, overrides)
         model = str(merged.get("model") or "")
         provider = merged.get("provider") or (model.split("/", 1)[0] if "/" in model else "")
         if provider and model.startswith(f"{provider}/"):

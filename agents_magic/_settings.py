@@ -32,6 +32,12 @@ class Settings:
     budget_usd: float | None = None
 
     @property
+    def llm_fallback(self) -> dict[str, str]:
+        """The session's default provider/model: the lowest layer of a node's LLM settings."""
+        return {k: v for k, v in (("provider", self.default_provider),
+                                  ("model", self.default_model)) if v}
+
+    @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite:///{self.data_dir / 'runs.db'}"
 

@@ -93,14 +93,13 @@ class WorkflowGraph:
         The same graph as mermaid ``flowchart`` text.
     """
 
-    __module__ = "agents_magic"
-
     def __init__(self, workflow: Any) -> None:
         self.name = str(getattr(workflow, "name", "workflow"))
         self.nodes: dict[str, GNode] = {}
         self.edges: list[GEdge] = []
         self._build(workflow.spec)
         self._svg: str | None = None
+        self._laid_out = False
 
     # -- the model -------------------------------------------------------------------------
     def _add_node(self, node: GNode) -> None:
@@ -184,15 +183,16 @@ class WorkflowGraph:
         return {
             "conditional": sum(e.kind in ("cond", "else") for e in self.edges),
             "parallel": sum(n.kind == "fork" for n in self.nodes.values()),
-            "loops": sum(e.kind == "loop" or (e.back and e.kind != "loop") for e in self._laid_out()),
+            "loops": sum(e.kind == "loop" or e.back for e in self.layout().edges),
         }
 
     # -- layout ----------------------------------------------------------------------------
-    def _laid_out(self) -> list[GEdge]:
-        if not getattr(self, "_layout_done", False):
+    def layout(self) -> WorkflowGraph:
+        """Place nodes and route edges (once); sets ``x``/``y`` of nodes and ``back`` of edges."""
+        if not self._laid_out:
             self._layout()
-            self._layout_done = True
-        return self.edges
+            self._laid_out = True
+        return self
 
     def _layout(self) -> None:
         nodes, edges = self.nodes, self.edges
@@ -316,7 +316,7 @@ class WorkflowGraph:
         return self._svg
 
     def _draw(self) -> str:
-        edges = self._laid_out()
+        edges = self.layout().edges
         nodes = self.nodes
         paths: list[str] = []
         labels: list[str] = []
@@ -332,7 +332,8 @@ class WorkflowGraph:
             a, b = nodes[e.src], nodes[e.dst]
             if e.src == e.dst:
                 x, cy = a.right, a.y + a.h / 2
-                d = f"M{x:.1f},{cy + 7:.1f} C{x + 38:.1f},{cy + 26:.1f} {x + 38:.1f},{cy - 26:.1f} {x + 2:.1f},{cy - 7:.1f}"
+                d = (f"M{x:.1f},{cy + 7:.1f} C{x + 38:.1f},{cy + 26:.1f} "
+                     f"{x + 38:.1f},{cy - 26:.1f} {x + 2:.1f},{cy - 7:.1f}")
                 lx, ly, anchor = x + 42, cy + 4, "start"
             elif e.back:
                 lo, hi = sorted((a.layer, b.layer))

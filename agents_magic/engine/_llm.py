@@ -163,6 +163,36 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
     )
 
 
+def resolve_nodes(spec: Any, overrides: dict[str, Any],
+                  fallback: dict[str, Any] | None = None) -> dict[str, Target]:
+    """Every LLM node's target, checked before any call; one error names all problems, each
+    cause once with the nodes it affects."""
+    execution = spec.config.execution
+    targets: dict[str, Target] = {}
+    problems: dict[tuple[str, str, str, str], list[str]] = {}
+    for node in spec.nodes:
+        if node.prompt is None:
+            key = ("code nodes need the sandbox, which this version does not include", "config", "", "")
+            problems.setdefault(key, []).append(node.id)
+            continue
+        try:
+            target = resolve(node.llm, spec.config.llm, overrides, timeout=execution.timeout,
+                             max_retries=execution.max_retries, node_id=node.id, fallback=fallback)
+            if target.route == "litellm":
+                check_litellm_provider(target, node.id)
+            targets[node.id] = target
+        except ProviderError as exc:
+            problems.setdefault((exc.cause, exc.kind, exc.provider, exc.model), []).append(node.id)
+    if len(problems) == 1:
+        (cause, kind, provider, model), nodes = next(iter(problems.items()))
+        raise ProviderError(cause, node="`, `".join(nodes), provider=provider, model=model, kind=kind)
+    if problems:
+        raise ProviderError("; ".join(
+            f"{', '.join(f'`{n}`' for n in nodes)} ({provider or '?'}/{model or '?'}): {kind}: {cause}"
+            for (cause, kind, provider, model), nodes in problems.items()), kind="config")
+    return targets
+
+
 # -- the shared HTTP client ------------------------------------------------------------------
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 

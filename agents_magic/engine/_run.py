@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 
 from ..config._schema import Edge, Node
 from ..config._template import reference, render
-from ..errors import AgentsMagicError, BudgetExceeded, ProviderError
+from ..errors import AgentsMagicError, BudgetExceeded
 from . import _llm
 from ._compile import LOOP_PREFIX, RoutingError, build, compile_conditions, cyclic_nodes
 from ._structured import OutputMismatch, OutputSpec
@@ -227,30 +227,6 @@ def _compiled(workflow: Any) -> Any:
     return graph
 
 
-def preflight(workflow: Any, overrides: dict[str, Any],
-              fallback: dict[str, Any] | None = None) -> dict[str, _llm.Target]:
-    """Resolve every node's LLM before any call, so a missing key fails fast."""
-    spec = workflow.spec
-    execution = spec.config.execution
-    targets, problems = {}, []
-    for node in spec.nodes:
-        if node.prompt is None:
-            problems.append(f"node `{node.id}` is a code node; code nodes need the sandbox, "
-                            "which this version does not include")
-            continue
-        try:
-            target = _llm.resolve(node.llm, spec.config.llm, overrides, timeout=execution.timeout,
-                                  max_retries=execution.max_retries, node_id=node.id, fallback=fallback)
-            if target.route == "litellm":
-                _llm.check_litellm_provider(target, node.id)
-            targets[node.id] = target
-        except ProviderError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ProviderError("; ".join(dict.fromkeys(problems)), kind="config")
-    return targets
-
-
 async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks: Iterable[Sink] = (),
                   model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False,
@@ -261,7 +237,7 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     call); a run that starts always ends with a RunFinished event and a RunResult."""
     state = workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
-    targets = preflight(workflow, overrides, fallback_llm)
+    targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
     graph = _compiled(workflow)
     ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box)
     ctx.state = dict(state)

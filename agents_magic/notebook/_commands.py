@@ -1,19 +1,20 @@
-"""What the magics do once their arguments are parsed: load, plan, run, validate, export, list.
+"""What the magics do once their arguments are parsed: load, plan, run, validate, export, list,
+estimate, and the reports over the run store.
 
 Imported on first use of a magic, never at ``%load_ext``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from IPython.core.error import UsageError
 
 from ..config._loader import load
-from ..display._notes import Note, Plan
-from ..errors import ProviderError
+from ..display._notes import Estimate, Note, Plan, RunDetail
+from ..errors import InputError
 from . import _namespace
 
 if TYPE_CHECKING:
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from .._workflow import Workflow
 
 CELL_LINE_OFFSET = 1  # the %%workflow line sits above the YAML
+STORE_OFF = ("The run store is off, so there are no recorded runs to report on. Turn it on with "
+             "`%config AgentsMagic.store = True` (or AGENTS_MAGIC_STORE=1), then run a workflow.")
+NEEDS_PLOTLY = "The chart needs `pip install 'agents_magic[plotly]'`; here is the table only."
+NO_CHARTS = ("A terminal draws no charts: `import agents_magic; agents_magic.{draw}(_).show()` "
+             "opens this one in a web browser.")
+FLUSH_TIMEOUT = 30.0  # seconds to wait for the store's writer before reading the store
 
 
 def load_cell(text: str, name: str | None) -> Workflow:
@@ -44,48 +51,13 @@ def typed_inputs(workflow: Workflow, values: dict[str, Any], raw: dict[str, str]
     return _namespace.coerce(values, raw, workflow.spec.state.fields)
 
 
-def llm_overrides(workflow: Workflow, model: str | None, provider: str | None) -> tuple[str | None, str | None]:
-    """Cell flags win; else ``%config AgentsMagic.default_*`` for a workflow that names no LLM."""
-    if model or provider:
-        return model, provider
-    spec = workflow.spec
-    layers = [spec.config.llm, *(node.llm for node in spec.nodes)]
-    if any(layer is not None and (layer.provider or layer.model) for layer in layers):
-        return None, None
-    from .. import _settings
-
-    return _settings.settings.default_model, _settings.settings.default_provider
-
-
 def resolve_targets(workflow: Workflow, model: str | None, provider: str | None) -> dict[str, Any]:
     """Every node's LLM, resolved as a run would, without calling any (nor importing LangGraph)."""
+    from .. import _settings
     from ..engine import _llm
 
-    spec = workflow.spec
-    execution = spec.config.execution
     overrides = {k: v for k, v in {"model": model, "provider": provider}.items() if v}
-    targets: dict[str, Any] = {}
-    # The same mistake (say, a missing API key) usually hits every node: report it once.
-    problems: dict[tuple[str, str, str, str], list[str]] = {}
-    for node in spec.nodes:
-        if node.prompt is None:
-            key = ("code nodes need the sandbox, which this version does not include", "config", "", "")
-            problems.setdefault(key, []).append(node.id)
-            continue
-        try:
-            targets[node.id] = _llm.resolve(node.llm, spec.config.llm, overrides,
-                                            timeout=execution.timeout,
-                                            max_retries=execution.max_retries, node_id=node.id)
-        except ProviderError as exc:
-            problems.setdefault((exc.cause, exc.kind, exc.provider, exc.model), []).append(node.id)
-    if len(problems) == 1:
-        (cause, kind, prov, mod), nodes = next(iter(problems.items()))
-        raise ProviderError(cause, node="`, `".join(nodes), provider=prov, model=mod, kind=kind)
-    if problems:
-        raise ProviderError("; ".join(
-            f"{', '.join(f'`{n}`' for n in nodes)} ({prov or '?'}/{mod or '?'}): {kind}: {cause}"
-            for (cause, kind, prov, mod), nodes in problems.items()), kind="config")
-    return targets
+    return _llm.resolve_nodes(workflow.spec, overrides, _settings.settings.llm_fallback)
 
 
 def _llm_summary(targets: dict[str, Any]) -> str:
@@ -109,7 +81,6 @@ def _input_summary(workflow: Workflow, inputs: dict[str, Any]) -> str:
 
 def _checked_lines(workflow: Workflow, inputs: dict[str, Any], model: str | None,
                    provider: str | None, counts: dict[str, int]) -> list[str]:
-    model, provider = llm_overrides(workflow, model, provider)
     targets = resolve_targets(workflow, model, provider)
     spec = workflow.spec
     return [
@@ -141,23 +112,9 @@ def defined_note(workflow: Workflow, name: str, missing: list[str], *, ran: bool
     nodes = len(workflow.spec.nodes)
     example = " ".join(f"{n}=..." for n in missing) or "k=v"
     py_example = ", ".join(f"{n}=..." for n in missing)
-    why = "not run: it needs " + ", ".join(f"`{n}`" for n in missing) if ran else "not run (--no-run)"
+    why = ("not run: it needs " + ", ".join(f"`{n}`" for n in missing)) if ran else "not run (--no-run)"
     return Note(f"Defined workflow `{name}` ({nodes} node{'s' if nodes != 1 else ''}); {why}.\n"
                 f"Run it with `%workflow run {name} {example}` or `{name}.run({py_example})`.")
-
-
-@contextlib.contextmanager
-def _cache_disabled(disabled: bool) -> Iterator[None]:
-    """``--no-cache`` for one run: the shared settings say so while it lasts."""
-    from .. import _settings
-
-    settings = _settings.settings
-    old = settings.cache
-    settings.cache = old and not disabled
-    try:
-        yield
-    finally:
-        settings.cache = old
 
 
 def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = None,
@@ -166,13 +123,12 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
     from ..display._fallback import TextProgress
     from ._kernel_loop import run_in_kernel
 
-    model, provider = llm_overrides(workflow, model, provider)
     workflow.initial_state(inputs)
-    resolve_targets(workflow, model, provider)  # the engine checks too; this message is shorter
     sink = TextProgress(workflow.name, progress)
-    with _cache_disabled(no_cache):
-        return run_in_kernel(workflow, inputs, sinks=[sink], refresh=sink.refresh,
-                             model=model, provider=provider)
+    options: dict[str, Any] = {"model": model, "provider": provider}
+    if no_cache:
+        options["cache"] = False  # otherwise the session setting decides
+    return run_in_kernel(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
 
 
 def export(workflow: Workflow, path: str, *, force: bool = False) -> Note:
@@ -199,3 +155,120 @@ def listing(workflows: dict[str, Workflow]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "nodes", "edges", "required_inputs", "description",
                                        "source", "hash"])
 
+
+
+def cost_estimate(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = None,
+                  provider: str | None = None) -> Estimate:
+    """``%workflow estimate``: the cost range of a run, without calling any LLM."""
+    from .._estimate import estimate
+
+    _check_known_inputs(workflow, inputs)
+    return Estimate(estimate(workflow, inputs, model=model, provider=provider))
+
+
+def _check_known_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
+    """Type-check the inputs given; missing ones are fine here (the estimate counts them empty)."""
+    if all(name in inputs for name in workflow.required_inputs):
+        workflow.initial_state(inputs)
+        return
+    from ..config._validate import did_you_mean
+
+    fields = workflow.spec.state.fields
+    problems = []
+    for name in inputs:
+        if name not in fields:
+            hint = did_you_mean(name, fields)
+            problems.append(f"unknown input `{name}`" + (f" ({hint})" if hint else ""))
+    if problems:
+        raise InputError(f"{len(problems)} input problem{'s' if len(problems) > 1 else ''} for "
+                         f"`{workflow.name}`: " + "; ".join(problems))
+
+
+def _store_off() -> Note | None:
+    """A note when the run store is off; otherwise wait until the runs so far are written."""
+    from .. import _settings
+
+    if not _settings.settings.store:
+        return Note(STORE_OFF, kind="warn")
+    # Runs are written by a background sink; a report straight after a run must include it.
+    # If the sinks module was never imported, no run has opened a sink: nothing to wait for.
+    sinks = sys.modules.get("agents_magic.sinks")
+    if sinks is not None:
+        sinks.flush_sinks(FLUSH_TIMEOUT)
+    return None
+
+
+def _chart(draw: Callable[[Any], Any], frame: pd.DataFrame, charts: bool) -> Any:
+    """A plotly figure of ``frame``, or a note: how to install plotly, or how to see the chart
+    from a terminal (where showing a figure would open a web browser unasked)."""
+    if not charts:
+        return Note(NO_CHARTS.format(draw=draw.__name__))
+    try:
+        import plotly.graph_objects  # noqa: F401
+    except ImportError:
+        return Note(NEEDS_PLOTLY, kind="warn")
+    return draw(frame)
+
+
+def run_history(*, name: str | None = None, last: int | None = None,
+                status: str | None = None) -> pd.DataFrame | Note:
+    """``%workflow runs``: the recorded runs, newest first."""
+    off = _store_off()
+    if off is not None:
+        return off
+    from .. import _reports
+
+    return _reports.runs(name=name, last=last, status=status)
+
+
+def costs(by: str, since: str | None, show: Callable[[Any], None], *, charts: bool = True
+          ) -> pd.DataFrame | Note:
+    """``%workflow cost``: shows a bar chart and returns the table."""
+    off = _store_off()
+    if off is not None:
+        return off
+    from .. import _reports
+
+    frame = _reports.cost_report(by=by, since=since)
+    if frame.empty:
+        show(Note("No LLM calls are recorded" + (f" since {since}" if since else "") + " yet."))
+    else:
+        show(_chart(_reports.cost_figure, frame, charts))
+    return frame
+
+
+def run_profile(run_id: str | None, threshold: float, show: Callable[[Any], None], *,
+                charts: bool = True) -> pd.DataFrame | Note:
+    """``%workflow profile``: shows a timeline (bottlenecks in red) and returns the table."""
+    off = _store_off()
+    if off is not None:
+        return off
+    from .. import _reports
+
+    frame = _reports.profile(run_id, threshold=threshold)
+    if not frame.empty:
+        show(_chart(_reports.profile_figure, frame, charts))
+    return frame
+
+
+def run_detail(run_id: str | None) -> RunDetail | Note:
+    """``%workflow show-run``: one recorded run with every node's prompt and response."""
+    off = _store_off()
+    if off is not None:
+        return off
+    from .. import _reports
+
+    return RunDetail(_reports.show_run(run_id))
+
+
+def mlflow_note() -> Note:
+    """``%workflow mlflow``: whether runs are logged to MLflow, and how to open its UI."""
+    from .. import _settings
+    from ..sinks import mlflow_ui_command
+
+    settings = _settings.settings
+    state = ("MLflow logging is on: every run is logged to the tracking store below."
+             if settings.mlflow else
+             "MLflow logging is off: turn it on with `%config AgentsMagic.mlflow = True`.")
+    return Note(f"{state}\nTo open the MLflow UI on it, run this in a terminal:\n"
+                f"`{mlflow_ui_command(settings)}`", kind="ok" if settings.mlflow else "info")

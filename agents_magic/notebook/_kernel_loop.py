@@ -22,10 +22,11 @@ UNWIND_S = 5.0  # how long a cancelled run may take to record itself before we g
 
 def run_in_kernel(workflow: Any, inputs: dict[str, Any], *, sinks: Iterable[Any] = (),
                   refresh: Callable[..., None] = lambda final=False: None,
-                  model: str | None = None, provider: str | None = None) -> RunResult:
+                  **options: Any) -> RunResult:
     """Run ``workflow`` to its end and return the RunResult (status ``cancelled`` on interrupt).
 
-    Errors raised before the run starts (bad inputs, unusable LLM settings) propagate.
+    ``options`` go to :func:`agents_magic.arun` (``model``, ``provider``, ``cache``, ...). Errors
+    raised before the run starts (bad inputs, unusable LLM settings) propagate.
     """
     from .._api import arun
     from ..engine import _loop
@@ -38,7 +39,7 @@ def run_in_kernel(workflow: Any, inputs: dict[str, Any], *, sinks: Iterable[Any]
         assert task is not None
         holder["task"] = task
         try:
-            return await arun(workflow, inputs, sinks=sinks, model=model, provider=provider, _box=box)
+            return await arun(workflow, inputs, sinks=sinks, _box=box, **options)
         except asyncio.CancelledError:
             # The engine records a cancelled run (RunFinished + result) before re-raising.
             if box:
@@ -67,10 +68,11 @@ def _wait(future: concurrent.futures.Future[Any], refresh: Callable[..., None],
           deadline: float | None) -> Any:
     while True:
         try:
-            return future.result(timeout=POLL_S)
-        except concurrent.futures.TimeoutError:
-            if deadline is not None and time.monotonic() > deadline:
-                raise
+            try:
+                return future.result(timeout=POLL_S)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
             refresh()
         except KeyboardInterrupt:
             if deadline is None:

@@ -14,7 +14,9 @@ import keyword
 import os
 import re
 import shlex
+import sys
 import weakref
+from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -43,8 +45,17 @@ SUBCOMMANDS = {
     "run": "run a workflow (by name or from a file) with K=V inputs",
     "validate": "check a workflow (schema, graph, LLM settings) without calling any LLM",
     "export": "write a workflow's YAML to a file",
+    "estimate": "what a run would cost (min–max USD), worked out without calling any LLM",
+    "runs": "the recorded runs, newest first, as a DataFrame",
+    "cost": "spend by provider, model, node or workflow: a DataFrame and a bar chart",
+    "profile": "where a run's time went: a DataFrame and a timeline, bottlenecks in red",
+    "show-run": "one recorded run in full: inputs, outputs, each node's prompt and response",
+    "mlflow": "whether runs are logged to MLflow, and the command that opens its UI",
     "help": "this help, or one subcommand's usage",
 }
+# The same as agents_magic._reports.COST_BY (a test checks), repeated to keep %load_ext light.
+COST_BY = ("provider", "model", "node", "workflow")
+RUN_STATUSES = ("succeeded", "failed", "cancelled", "budget_exceeded", "running")
 USAGE = """\
 %%workflow NAME [-i K=V ...] [--model M] [--provider P] [--no-run] [--dry-run] [--no-cache]
            [--out VAR] [--quiet]
@@ -56,11 +67,23 @@ USAGE = """\
 %workflow run NAME|-f FILE [K=V ...] [--model M] [--provider P] [--no-cache] [--out VAR] [--quiet]
 %workflow validate NAME|-f FILE   {validate}
 %workflow export NAME FILE.yaml [--force]
+%workflow estimate NAME|-f FILE [K=V ...] [--model M] [--provider P]
+                                  {estimate}
+%workflow runs [--name N] [--last K] [--status S]
+                                  {runs}
+%workflow cost [--by provider|model|node|workflow] [--since WHEN]
+                                  {cost}
+%workflow profile [RUN_ID] [--threshold 0.5]
+                                  {profile}
+%workflow show-run [RUN_ID]       {show-run}
+%workflow mlflow                  {mlflow}
 %workflow help [SUBCOMMAND]
 
 Input values are JSON/YAML literals (n=3, tags='[a, b]', text="two words");
 $var or {{var}} takes a variable from the notebook. Options: %config AgentsMagic
-""".format(**SUBCOMMANDS)
+Reports read the run store (%config AgentsMagic.store = True). RUN_ID is a run id or its
+first characters (default: the last run); WHEN is a date (2026-01-31) or a span (24h, 7d, 2w).
+""".format_map(SUBCOMMANDS)
 
 
 def _settings() -> Any:
@@ -100,6 +123,40 @@ def _parse(parser: MagicArgumentParser, words: list[str], escape: str = "%") -> 
         raise UsageError(f"{exc}\nusage: {_usage(parser, escape)}") from None
 
 
+def _count(text: str) -> int:
+    """argparse type of ``--last``: a whole number of runs, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ArgumentTypeError(f"expected a positive whole number of runs, got `{text}`")
+    return value
+
+
+def _share(text: str) -> float:
+    """argparse type of ``--threshold``: a share of the run's time, in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ArgumentTypeError(f"expected a share of the run's time in (0, 1], such as 0.5, "
+                                f"got `{text}`")
+    return value
+
+
+def _when(text: str) -> str:
+    """argparse type of ``--since``: checked now, so a typo gets the usage line."""
+    from .._reports import ReportError, _since_ts
+
+    try:
+        _since_ts(text)
+    except ReportError as exc:
+        raise ArgumentTypeError(str(exc)) from None
+    return text  # a span such as 24h is measured back from when the report runs
+
+
 def _identifier(value: str, what: str) -> str:
     if not value.isidentifier() or keyword.iskeyword(value):
         raise UsageError(f"{what} must be a Python identifier (letters, digits, _), got `{value}`")
@@ -110,6 +167,11 @@ _NAME = (("name",), {"nargs": "?", "help": "a workflow defined here (or a Workfl
 _FILE = (("-f", "--file"), {"metavar": "FILE", "help": "a .yaml workflow file"})
 _LLM = [(("--model",), {"help": "use this model for every node"}),
         (("--provider",), {"help": "use this provider for every node (e.g. mock)"})]
+_INPUTS = [(("inputs",), {"nargs": "*", "metavar": "K=V", "help": "inputs"}),
+           (("-i", "--input"), {"dest": "more_inputs", "action": "append", "default": [],
+                                "metavar": "K=V", "help": "an input (repeatable)"})]
+_RUN_ID = (("run_id",), {"nargs": "?", "metavar": "RUN_ID",
+                         "help": "a run id or its first characters (default: the last run)"})
 _RUN_OUTPUT = [(("--no-cache",), {"action": "store_true", "help": "call the LLMs even if cached"}),
                (("--out",), {"metavar": "VAR", "help": "store the RunResult in VAR"}),
                (("--quiet",), {"action": "store_true", "help": "no progress lines or notes"})]
@@ -117,15 +179,27 @@ PARSERS = {
     "list": _parser("workflow list"),
     "show": _parser("workflow show", (("name",), {"help": "a workflow defined here"})),
     "graph": _parser("workflow graph", _NAME, _FILE),
-    "run": _parser("workflow run", _NAME, _FILE,
-                   (("inputs",), {"nargs": "*", "metavar": "K=V", "help": "inputs"}),
-                   (("-i", "--input"), {"dest": "more_inputs", "action": "append", "default": [],
-                                        "metavar": "K=V", "help": "an input (repeatable)"}),
-                   *_LLM, *_RUN_OUTPUT),
+    "run": _parser("workflow run", _NAME, _FILE, *_INPUTS, *_LLM, *_RUN_OUTPUT),
     "validate": _parser("workflow validate", _NAME, _FILE, *_LLM),
     "export": _parser("workflow export", (("name",), {"help": "a workflow defined here"}),
                       (("file",), {"metavar": "FILE.yaml", "help": "where to write it"}),
                       (("--force",), {"action": "store_true", "help": "overwrite FILE"})),
+    "estimate": _parser("workflow estimate", _NAME, _FILE, *_INPUTS, *_LLM),
+    "runs": _parser("workflow runs",
+                    (("--name",), {"metavar": "N", "help": "only runs of workflow N"}),
+                    (("--last",), {"metavar": "K", "type": _count, "help": "only the K latest runs"}),
+                    (("--status",), {"metavar": "S", "choices": RUN_STATUSES,
+                                     "help": "only runs with this status"})),
+    "cost": _parser("workflow cost",
+                    (("--by",), {"choices": COST_BY, "default": "provider",
+                                 "help": "group by provider (default), model, node or workflow"}),
+                    (("--since",), {"metavar": "WHEN", "type": _when,
+                                    "help": "only runs started since WHEN (2026-01-31, 24h, 7d)"})),
+    "profile": _parser("workflow profile", _RUN_ID,
+                       (("--threshold",), {"type": _share, "default": 0.5, "help": (
+                           "a bottleneck takes more than this share of the run (default 0.5)")})),
+    "show-run": _parser("workflow show-run", _RUN_ID),
+    "mlflow": _parser("workflow mlflow"),
     "help": _parser("workflow help", (("subcommand",), {"nargs": "?", "help": "a subcommand"})),
 }
 
@@ -200,7 +274,7 @@ class AgentsMagic(Magics):
     @validate("default_provider", "default_model", "storage_url", "mlflow_tracking_uri")
     def _blank_is_unset(self, proposal: Any) -> str | None:
         value = proposal["value"]
-        return value.strip() or None if isinstance(value, str) else value
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @validate("data_dir")
     def _check_data_dir(self, proposal: Any) -> str:
@@ -256,7 +330,12 @@ class AgentsMagic(Magics):
         As a line magic it manages workflows; ``%workflow help`` lists the subcommands::
 
             %workflow list | show NAME | graph NAME | run NAME k=v ... | run -f FILE k=v ...
-            %workflow validate NAME|-f FILE | export NAME FILE.yaml | help
+            %workflow validate NAME|-f FILE | export NAME FILE.yaml | estimate NAME k=v ...
+            %workflow runs | cost --by node | profile [RUN_ID] | show-run [RUN_ID] | mlflow
+            %workflow help [SUBCOMMAND]
+
+        The reports (``runs``, ``cost``, ``profile``, ``show-run``) read the run store, which
+        records every run while ``%config AgentsMagic.store = True``.
 
         Examples
         --------
@@ -300,7 +379,8 @@ class AgentsMagic(Magics):
         if not words:
             return self._cmd_help([])
         sub, rest = words[0], words[1:]
-        handler: Callable[[list[str]], Any] | None = getattr(self, f"_cmd_{sub}", None)
+        handler: Callable[[list[str]], Any] | None = getattr(
+            self, f"_cmd_{sub.replace('-', '_')}", None)
         if sub not in SUBCOMMANDS or handler is None:
             close = difflib.get_close_matches(sub, SUBCOMMANDS, n=1)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
@@ -339,16 +419,10 @@ class AgentsMagic(Magics):
         return WorkflowGraph(self._target(_parse(PARSERS["graph"], words)))
 
     def _cmd_run(self, words: list[str]) -> Any:
-        from . import _commands
-
         args = _parse(PARSERS["run"], words)
-        if args.name and "=" in args.name:  # `run -f FILE k=v`: the first input landed in NAME
-            args.inputs.insert(0, args.name)
-            args.name = None
         out = _identifier(args.out, "--out VAR") if args.out else None
-        values, raw = _commands.read_inputs([*args.inputs, *args.more_inputs], self.shell.user_ns)
-        wf = self._target(args)
-        return self._run(wf, _commands.typed_inputs(wf, values, raw), args, out)
+        wf, inputs = self._target_and_inputs(args)
+        return self._run(wf, inputs, args, out)
 
     def _cmd_validate(self, words: list[str]) -> Any:
         from . import _commands
@@ -362,6 +436,43 @@ class AgentsMagic(Magics):
         args = _parse(PARSERS["export"], words)
         return _commands.export(self._named(args.name), self._path(args.file), force=args.force)
 
+    def _cmd_estimate(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["estimate"], words)
+        wf, inputs = self._target_and_inputs(args)
+        return _commands.cost_estimate(wf, inputs, model=args.model, provider=args.provider)
+
+    def _cmd_runs(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["runs"], words)
+        return _commands.run_history(name=args.name, last=args.last, status=args.status)
+
+    def _cmd_cost(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["cost"], words)
+        return _commands.costs(args.by, args.since, show=self._show, charts=self._charts())
+
+    def _cmd_profile(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["profile"], words)
+        return _commands.run_profile(args.run_id, args.threshold, show=self._show,
+                                     charts=self._charts())
+
+    def _cmd_show_run(self, words: list[str]) -> Any:
+        from . import _commands
+
+        return _commands.run_detail(_parse(PARSERS["show-run"], words).run_id)
+
+    def _cmd_mlflow(self, words: list[str]) -> Any:
+        from . import _commands
+
+        _parse(PARSERS["mlflow"], words)
+        return _commands.mlflow_note()
+
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None) -> RunResult | None:
         from . import _commands
@@ -374,11 +485,26 @@ class AgentsMagic(Magics):
                 return None
         return result
 
+    def _target_and_inputs(self, args: Any) -> tuple[Workflow, dict[str, Any]]:
+        """The workflow (NAME or -f FILE) and its typed K=V / -i inputs, as ``run`` reads them."""
+        from . import _commands
+
+        if args.name and "=" in args.name:  # `run -f FILE k=v`: the first input landed in NAME
+            args.inputs.insert(0, args.name)
+            args.name = None
+        values, raw = _commands.read_inputs([*args.inputs, *args.more_inputs], self.shell.user_ns)
+        wf = self._target(args)
+        return wf, _commands.typed_inputs(wf, values, raw)
+
     def _progress_mode(self, quiet: bool) -> str:
         if quiet or not self.live_display:
             return "off"
         # A kernel redraws one output in place; a terminal can only append lines.
         return "update" if getattr(self.shell, "kernel", None) is not None else "append"
+
+    def _charts(self) -> bool:
+        # plotly shows a figure in terminal IPython by opening a web browser; a report should not.
+        return type(self.shell).__name__ != "TerminalInteractiveShell"
 
     def _show(self, obj: Any) -> None:
         from IPython.display import display
@@ -434,12 +560,13 @@ class AgentsMagic(Magics):
             return None
         cell, rest = match.group(1) == "%%", match.group(2)
         words = rest.split()
-        if rest and not rest[-1].isspace():
-            token = words.pop()
-        else:
-            token = ""
+        token = words.pop() if rest and not rest[-1].isspace() else ""
         if words and words[-1] in ("-f", "--file"):
             return None  # leave paths to IPython's file completer
+        if not cell and len(words) > 1 and words[-1].startswith("-"):
+            values = self._option_values(words[0], words[-1])
+            if values is not None:
+                return [v for v in values if v.startswith(token)]
         if token.startswith("-"):
             if cell:
                 options = [o for a in self.workflow.parser._actions for o in a.option_strings]
@@ -454,8 +581,18 @@ class AgentsMagic(Magics):
         positional = [w for w in words[1:] if not w.startswith("-")]
         if words[0] == "help" and not positional:
             return [s for s in SUBCOMMANDS if s.startswith(token)]
-        if words[0] in ("show", "graph", "run", "validate", "export") and not positional:
+        if words[0] in ("show", "graph", "run", "validate", "export", "estimate") and not positional:
             return [n for n in self.names() if n.startswith(token)]
+        return None
+
+    def _option_values(self, sub: str, option: str) -> list[str] | None:
+        """What may follow ``option`` of subcommand ``sub`` (``--by`` → provider, model, ...)."""
+        if (sub, option) == ("runs", "--name"):
+            return self.names()
+        parser = PARSERS.get(sub)
+        for action in parser._actions if parser else []:
+            if option in action.option_strings and action.choices:
+                return [str(choice) for choice in action.choices]
         return None
 
 
@@ -469,11 +606,10 @@ class _FromSettings:
 # value notifies @observe, which writes it through (traitlets compares against the static one).
 for _name in SETTING_TRAITS:
     AgentsMagic.class_traits()[_name].default_value = _FromSettings()
+del _name
 
 
 def _is_workflow(value: Any) -> bool:
-    import sys
-
     module = sys.modules.get("agents_magic._workflow")  # no Workflow exists before it is imported
     return module is not None and isinstance(value, module.Workflow)
 
@@ -528,3 +664,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     completer = getattr(ipython, "Completer", None)
     if matcher is not None and completer is not None and matcher in completer.custom_matchers:
         completer.custom_matchers.remove(matcher)
+    # Write out what the run store and MLflow sinks still hold. Without a run the module was
+    # never imported and there is nothing to close, so it is not imported here.
+    sinks = sys.modules.get("agents_magic.sinks")
+    if sinks is not None:
+        sinks.close_sinks()

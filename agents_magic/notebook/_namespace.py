@@ -24,10 +24,8 @@ def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
     for part in rest:
         if value is _MISSING:
             break
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        else:
-            value = getattr(value, part, _MISSING)
+        found = isinstance(value, Mapping) and part in value
+        value = value[part] if found else getattr(value, part, _MISSING)
     return value
 
 

@@ -9,8 +9,6 @@ computes the key (``engine._llm.cache_key``) and calls :meth:`LLMCache.get` /
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import warnings
 from pathlib import Path

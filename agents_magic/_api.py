@@ -68,9 +68,12 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         budget_usd = wf.spec.config.execution.budget_usd
     if budget_usd is None:
         budget_usd = settings.budget_usd
+    execution = wf.spec.config.execution
+    concurrency = None if "max_concurrency" in execution.model_fields_set else settings.max_concurrency
     return await execute(wf, inputs, sinks=sinks, model=model, provider=provider, api_base=api_base,
                          stream=stream, run_id=run_id, box=_box, cache=llm_cache,
-                         budget_usd=budget_usd, fallback_llm=settings.llm_fallback)
+                         budget_usd=budget_usd, fallback_llm=settings.llm_fallback,
+                         max_concurrency=concurrency)
 
 
 def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,

@@ -35,7 +35,8 @@ class RunContext:
 
     def __init__(self, workflow: Any, sinks: Iterable[Sink], targets: dict[str, _llm.Target],
                  stream: bool, run_id: str | None, cache: _llm.Cache | None = None,
-                 budget_usd: float | None = None, box: list[RunResult] | None = None) -> None:
+                 budget_usd: float | None = None, box: list[RunResult] | None = None,
+                 max_concurrency: int | None = None) -> None:
         spec = workflow.spec
         self.workflow = workflow
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -46,7 +47,7 @@ class RunContext:
         self.budget_usd = budget_usd
         self.box = box if box is not None else []  # receives the result even when cancelled
         self.execution = spec.config.execution
-        self.semaphore = asyncio.Semaphore(self.execution.max_concurrency)
+        self.semaphore = asyncio.Semaphore(max_concurrency or self.execution.max_concurrency)
         self.state: dict[str, Any] = {}
         self.visits: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
@@ -232,14 +233,15 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
                   api_base: str | None = None, stream: bool = False,
                   run_id: str | None = None, box: list[RunResult] | None = None,
                   cache: _llm.Cache | None = None, budget_usd: float | None = None,
-                  fallback_llm: dict[str, Any] | None = None) -> RunResult:
+                  fallback_llm: dict[str, Any] | None = None,
+                  max_concurrency: int | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult."""
     state = workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
     graph = _compiled(workflow)
-    ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box)
+    ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box, max_concurrency)
     ctx.state = dict(state)
     ctx.emit(RunStarted(ctx.run_id, workflow.name, dict(state), ctx.started,
                         tuple(workflow.node_ids), workflow.yaml))

@@ -563,3 +563,33 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
     assert result.status == "cancelled"
     assert result.outputs["outline"].startswith("echo: Outline")
     assert result.nodes["node_id"].tolist() == ["outline"]
+
+
+def test_session_settings_fill_what_the_workflow_leaves_open(fake_llm, monkeypatch):
+    """Precedence: call arguments, then the YAML, then the session settings."""
+    from agents_magic import _settings
+    from agents_magic.engine import _llm
+
+    in_flight, peak = 0, 0
+    real = _llm._http_call
+
+    async def counting(*args, **kwargs):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(_llm, "_http_call", counting)
+    fake_llm.configure(latency_ms=50)
+    settings = _settings.settings
+    settings.max_concurrency, settings.budget_usd = 1, 0.0
+    open_flow = wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{}")
+    result = am.run(open_flow, budget_usd=10)  # the argument beats the session's $0 budget
+    assert result.ok and peak == 1            # the session's concurrency applies: YAML is silent
+    peak = 0
+    assert am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 8}"),
+                  budget_usd=10).ok and peak == 3
+    assert am.run(open_flow).status == "budget_exceeded"

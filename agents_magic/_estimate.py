@@ -174,23 +174,12 @@ def _cheapest_path(spec: Any, cost: dict[str, float]) -> list[str]:
 
 def _iteration_bounds(spec: Any) -> dict[str, int]:
     """How often each node can run at most."""
+    from .config._graph import reachable, reverse
     from .engine._compile import cyclic_nodes, successors
 
     cap = spec.config.execution.max_iterations
     succ = successors(spec)
-    pred: dict[str, set[str]] = {}
-    for source, targets in succ.items():
-        for target in targets:
-            pred.setdefault(target, set()).add(source)
-
-    def reach(graph: dict[str, set[str]], start: str) -> set[str]:
-        seen, queue = set(), deque([start])
-        while queue:
-            node = queue.popleft()
-            if node not in seen:
-                seen.add(node)
-                queue.extend(graph.get(node, ()))
-        return seen
+    pred = reverse(succ)
 
     cyclic = cyclic_nodes(spec)
     bounds = {n.id: 1 for n in spec.nodes}
@@ -199,7 +188,7 @@ def _iteration_bounds(spec: Any) -> dict[str, int]:
         if edge.loop is None:
             continue
         back = edge.to if isinstance(edge.to, str) else edge.from_
-        members = (reach(succ, back) & reach(pred, edge.from_)) | {edge.from_}
+        members = (reachable(succ, [back]) & reachable(pred, [edge.from_])) | {edge.from_}
         for member in members - {START, END}:
             looped[member] = looped.get(member, 1) * edge.loop.max_iterations
     for node in cyclic:

@@ -7,12 +7,12 @@ problems: a user sees every mistake in one go.
 from __future__ import annotations
 
 import difflib
-from collections import deque
 from typing import Any
 
 from ..errors import Problem
 from . import _types
 from ._conditions import ConditionSyntaxError, compile_condition
+from ._graph import reachable, reverse
 from ._schema import END, START
 from ._sourcemap import SourceMap, format_path
 from ._template import placeholders, reference
@@ -240,12 +240,8 @@ class _Checker:
             self.add(("edges",), "no edge leaves START", "add an edge such as {from: START, to: "
                      f"{self.ids[0]}}}")
             return
-        reach = _closure(START, succ)
-        pred: dict[str, set[str]] = {n: set() for n in succ}
-        for src, targets in succ.items():
-            for t in targets:
-                pred[t].add(src)
-        to_end = _closure(END, pred)
+        reach = reachable(succ, [START])
+        to_end = reachable(reverse(succ), [END])
         for i, node in self.nodes:
             node_id = node.get("id")
             if not isinstance(node_id, str):
@@ -254,7 +250,7 @@ class _Checker:
                 self.add(("nodes", i, "id"), f"node `{node_id}` is unreachable from START",
                          "add an edge into it, or remove the node")
             elif node_id not in to_end:
-                cyclic = node_id in _closure(node_id, succ, include_self=False)
+                cyclic = node_id in reachable(succ, succ[node_id])
                 self.add(("nodes", i, "id"),
                          f"loop without exit: node `{node_id}` never reaches END" if cyclic
                          else f"node `{node_id}` has no path to END",
@@ -284,17 +280,6 @@ class _Checker:
         self.edges_()
         self.graph()
         return self.problems
-
-
-def _closure(start: str, succ: dict[str, set[str]], include_self: bool = True) -> set[str]:
-    seen: set[str] = {start} if include_self else set()
-    queue = deque(succ.get(start, ()))
-    while queue:
-        node = queue.popleft()
-        if node not in seen:
-            seen.add(node)
-            queue.extend(succ.get(node, ()))
-    return seen
 
 
 def check(data: dict[str, Any], smap: SourceMap) -> list[Problem]:

@@ -12,6 +12,7 @@ from collections import deque
 from typing import Annotated, Any, Awaitable, Callable
 
 from ..config._conditions import compile_condition
+from ..config._graph import reachable
 from ..config._schema import END, START, Edge, WorkflowSpec
 
 LOOP_PREFIX = "_loop_iteration_"
@@ -29,7 +30,7 @@ def _last(_old: Any, new: Any) -> Any:
 def cyclic_nodes(spec: WorkflowSpec) -> set[str]:
     """Nodes that can run more than once (they lie on a cycle)."""
     succ = successors(spec)
-    return {n.id for n in spec.nodes if n.id in _reach(succ, succ.get(n.id, set()))}
+    return {n.id for n in spec.nodes if n.id in reachable(succ, succ.get(n.id, set()))}
 
 
 def successors(spec: WorkflowSpec) -> dict[str, set[str]]:
@@ -37,18 +38,6 @@ def successors(spec: WorkflowSpec) -> dict[str, set[str]]:
     for edge in spec.edges:
         succ.setdefault(edge.from_, set()).update(edge.targets)
     return succ
-
-
-def _reach(succ: dict[str, set[str]], start: typing.Iterable[str], stop: str | None = None) -> set[str]:
-    seen: set[str] = set()
-    queue = deque(start)
-    while queue:
-        node = queue.popleft()
-        if node in seen or node == stop:
-            continue
-        seen.add(node)
-        queue.extend(succ.get(node, ()))
-    return seen
 
 
 def _distances(succ: dict[str, set[str]], start: str) -> dict[str, int]:
@@ -78,7 +67,7 @@ def joins(spec: WorkflowSpec) -> dict[str, list[str]]:
         if not common:
             continue
         join = min(common, key=lambda n: (max(d[n] for d in dists), sum(d[n] for d in dists), n))
-        branch = set().union(*(_reach(succ, [t], stop=join) for t in edge.to))
+        branch = set().union(*(reachable(succ, [t], stop=join) for t in edge.to))
         sources = sorted(n for n in branch if join in plain.get(n, ()))
         if len(sources) > 1:
             out[join] = sorted(set(out.get(join, [])) | set(sources))

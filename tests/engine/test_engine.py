@@ -250,27 +250,32 @@ edges:
     assert "echo: B2" in fake_llm.requests()[-1]["messages"][-1]["content"]
 
 
-def test_max_concurrency_bounds_calls_in_flight(fake_llm, monkeypatch):
+@pytest.fixture
+def calls_in_flight(monkeypatch):
+    """Counts HTTP calls in flight; ``["peak"]`` is the most seen at once (reset it freely)."""
     from agents_magic.engine import _llm
 
-    in_flight, peak = 0, 0
+    counter = {"now": 0, "peak": 0}
     real = _llm._http_call
 
     async def counting(*args, **kwargs):
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
+        counter["now"] += 1
+        counter["peak"] = max(counter["peak"], counter["now"])
         try:
             return await real(*args, **kwargs)
         finally:
-            in_flight -= 1
+            counter["now"] -= 1
 
     monkeypatch.setattr(_llm, "_http_call", counting)
+    return counter
+
+
+def test_max_concurrency_bounds_calls_in_flight(fake_llm, calls_in_flight):
     fake_llm.configure(latency_ms=50)
     result = am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 1}"))
-    assert result.ok and peak == 1
+    assert result.ok and calls_in_flight["peak"] == 1
     result = am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 8}"))
-    assert result.ok and peak == 3
+    assert result.ok and calls_in_flight["peak"] == 3
 
 
 def test_rate_limit_is_retried_honouring_retry_after(fake_llm):
@@ -565,31 +570,17 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
     assert result.nodes["node_id"].tolist() == ["outline"]
 
 
-def test_session_settings_fill_what_the_workflow_leaves_open(fake_llm, monkeypatch):
+def test_session_settings_fill_what_the_workflow_leaves_open(fake_llm, calls_in_flight):
     """Precedence: call arguments, then the YAML, then the session settings."""
     from agents_magic import _settings
-    from agents_magic.engine import _llm
 
-    in_flight, peak = 0, 0
-    real = _llm._http_call
-
-    async def counting(*args, **kwargs):
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            return await real(*args, **kwargs)
-        finally:
-            in_flight -= 1
-
-    monkeypatch.setattr(_llm, "_http_call", counting)
     fake_llm.configure(latency_ms=50)
     settings = _settings.settings
     settings.max_concurrency, settings.budget_usd = 1, 0.0
     open_flow = wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{}")
     result = am.run(open_flow, budget_usd=10)  # the argument beats the session's $0 budget
-    assert result.ok and peak == 1            # the session's concurrency applies: YAML is silent
-    peak = 0
+    assert result.ok and calls_in_flight["peak"] == 1  # the session's limit: the YAML is silent
+    calls_in_flight["peak"] = 0
     assert am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 8}"),
-                  budget_usd=10).ok and peak == 3
+                  budget_usd=10).ok and calls_in_flight["peak"] == 3
     assert am.run(open_flow).status == "budget_exceeded"

@@ -63,7 +63,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     if use_cache:
         from .sinks import open_cache
 
-        llm_cache = open_cache(settings)
+        llm_cache = open_cache(settings, force=cache is True)
     if budget_usd is None:
         budget_usd = wf.spec.config.execution.budget_usd
     if budget_usd is None:

@@ -1,8 +1,8 @@
 """Compile a validated workflow into a LangGraph ``StateGraph``.
 
 Nodes become async runners, ``condition``/``routes``/``loop`` edges become routers, and the
-targets of a fan-out (``to: [a, b]``) are joined by one waiting edge into their common successor,
-so the join runs once after every branch has finished.
+targets of a fan-out (``to: [a, b]``) meet at their common successor, which runs once after every
+branch has finished (see :func:`joins`).
 """
 
 from __future__ import annotations
@@ -51,14 +51,18 @@ def _distances(succ: dict[str, set[str]], start: str) -> dict[str, int]:
     return dist
 
 
-def joins(spec: WorkflowSpec) -> dict[str, list[str]]:
-    """For each fan-out's common successor: the branch nodes that must all finish first."""
+def joins(spec: WorkflowSpec) -> dict[str, list[str] | None]:
+    """Each fan-out's join (the branches' common successor) and how it waits.
+
+    When every branch is a plain chain, the join waits on one edge from the branches' last
+    nodes (``[sources]``), which also nests. When a branch routes or loops, which nodes will
+    reach the join is only known at run time: the join is then deferred (``None``) and LangGraph
+    runs it once every running branch has finished.
+    """
     succ = successors(spec)
-    plain: dict[str, set[str]] = {}
-    for edge in spec.edges:
-        if isinstance(edge.to, str) and edge.condition is None and edge.loop is None:
-            plain.setdefault(edge.from_, set()).add(edge.to)
-    out: dict[str, list[str]] = {}
+    routed = {e.from_ for e in spec.edges if e.condition is not None or e.loop is not None or e.routes}
+    cyclic = cyclic_nodes(spec)
+    out: dict[str, list[str] | None] = {}
     for edge in spec.edges:
         if not isinstance(edge.to, list) or len(edge.to) < 2:
             continue
@@ -67,10 +71,10 @@ def joins(spec: WorkflowSpec) -> dict[str, list[str]]:
         if not common:
             continue
         join = min(common, key=lambda n: (max(d[n] for d in dists), sum(d[n] for d in dists), n))
-        branch = set().union(*(reachable(succ, [t], stop=join) for t in edge.to))
-        sources = sorted(n for n in branch if join in plain.get(n, ()))
-        if len(sources) > 1:
-            out[join] = sorted(set(out.get(join, [])) | set(sources))
+        branch = reachable(succ, edge.to, stop=join)
+        sources = sorted(n for n in branch if join in succ.get(n, ()))
+        plain = not (branch & (routed | cyclic)) and out.get(join, []) is not None
+        out[join] = sorted(set(out.get(join) or []) | set(sources)) if plain else None
     return out
 
 
@@ -93,12 +97,15 @@ def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: R
 
     names = {START: LG_START, END: LG_END}
     builder = StateGraph(state_schema(spec))
-    for node in spec.nodes:
-        builder.add_node(node.id, make_node(node))
     waiting = joins(spec)
-    consumed = {(src, join) for join, sources in waiting.items() for src in sources}
+    for node in spec.nodes:
+        deferred = node.id in waiting and waiting[node.id] is None
+        builder.add_node(node.id, make_node(node), defer=deferred)
+    consumed = set()
     for join, sources in waiting.items():
-        builder.add_edge(sources, join)
+        if sources:
+            builder.add_edge(sources, join)
+            consumed |= {(source, join) for source in sources}
     by_source: dict[str, list[Edge]] = {}
     for edge in spec.edges:
         by_source.setdefault(edge.from_, []).append(edge)

@@ -110,6 +110,7 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
             fallback: dict[str, Any] | None = None) -> Target:
     """Merge session fallback ← workflow defaults ← per-provider defaults ← node ← run overrides,
     and check the result can be called."""
+    overrides = _provider_from_model(overrides)
     first = merge(fallback, defaults, node_llm, overrides)
     provider = first.get("provider")
     model = str(first.get("model") or "")
@@ -117,6 +118,10 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
         provider = model.split("/", 1)[0]
     per_provider = (defaults.providers or {}).get(provider or "") if defaults else None
     s = merge(fallback, defaults, per_provider, node_llm, overrides)
+    replaced = merge(fallback, defaults, node_llm).get("provider")
+    if (overrides.get("provider") not in (None, replaced) and "api_base" not in overrides
+            and not (per_provider and per_provider.api_base)):
+        s.pop("api_base", None)  # the workflow's endpoint belongs to the provider being replaced
     s.setdefault("provider", provider)
     provider = s.get("provider") or provider
     model = str(s.get("model") or "")
@@ -191,6 +196,17 @@ def resolve_nodes(spec: Any, overrides: dict[str, Any],
             f"{', '.join(f'`{n}`' for n in nodes)} ({provider or '?'}/{model or '?'}): {kind}: {cause}"
             for (cause, kind, provider, model), nodes in problems.items()), kind="config")
     return targets
+
+
+def _provider_from_model(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``--model anthropic/claude-...`` alone also switches the provider to ``anthropic``."""
+    model = overrides.get("model")
+    if overrides.get("provider") or not isinstance(model, str) or "/" not in model:
+        return overrides
+    from ..config._validate import PROVIDERS
+
+    prefix = model.split("/", 1)[0]
+    return {**overrides, "provider": prefix} if prefix in PROVIDERS else overrides
 
 
 # -- the shared HTTP client ------------------------------------------------------------------
@@ -287,11 +303,11 @@ def _parse_reply(text: str) -> tuple[str, int, int]:
         data = json.loads(text)
         message = data["choices"][0]["message"]
         usage = data.get("usage") or {}
-    except (ValueError, KeyError, IndexError, TypeError):
+        return (message.get("content") or "", int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0))
+    except Exception:  # any shape but the expected one is the provider's fault, worth a retry
         raise CallError("invalid_response", f"the provider sent an unreadable reply: {text[:120]!r}",
                         retryable=True) from None
-    return (message.get("content") or "", int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0))
 
 
 async def _read_stream(lines: Any, on_token: Callable[[str], None]) -> tuple[str, int, int]:
@@ -305,17 +321,17 @@ async def _read_stream(lines: Any, on_token: Callable[[str], None]) -> tuple[str
             break
         try:
             chunk = json.loads(payload)
-        except ValueError:
+            deltas = [(c.get("delta") or {}).get("content") for c in chunk.get("choices") or []]
+            usage = chunk.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
+            completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
+        except Exception:
             raise CallError("invalid_response", f"unreadable stream chunk {payload[:80]!r}",
                             retryable=True) from None
-        for choice in chunk.get("choices") or []:
-            delta = (choice.get("delta") or {}).get("content")
-            if delta:
+        for delta in deltas:
+            if isinstance(delta, str) and delta:
                 parts.append(delta)
                 on_token(delta)
-        usage = chunk.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
-        completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
     return "".join(parts), prompt_tokens, completion_tokens
 
 

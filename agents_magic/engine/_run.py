@@ -56,6 +56,7 @@ class RunContext:
         self.rows: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.cost_usd = 0.0
+        self.reserved_usd = 0.0  # estimates of budgeted calls in flight
         self.tokens = 0
         self.started = time.time()
         self._broken_sinks: set[int] = set()
@@ -141,17 +142,25 @@ async def _call(ctx: RunContext, node: Node, target: _llm.Target, output: Output
         ctx.emit(NodeRetrying(ctx.run_id, node.id, attempt, delay, str(error), error.kind))
 
     async def once(msgs: list[dict[str, str]], index: int) -> _llm.Completion:
+        guess = 0.0
         if ctx.budget_usd is not None:
+            # Calls in flight reserve their estimate, so parallel branches cannot all pass the
+            # check while nothing has been spent yet.
             guess = _llm.estimate_cost(target, msgs)
-            if ctx.cost_usd + guess > ctx.budget_usd:
+            committed = ctx.cost_usd + ctx.reserved_usd
+            if committed + guess > ctx.budget_usd:
                 raise BudgetExceeded(
-                    f"node `{node.id}` not called: ${ctx.cost_usd:.6f} spent + about ${guess:.6f} "
-                    f"for this call would exceed the budget of ${ctx.budget_usd:g}")
-        async with ctx.semaphore:
-            return await _llm.complete(target, msgs, response_format=output.response_format(),
-                                       on_token=on_token, on_retry=on_retry, node_id=node.id,
-                                       call_index=index, backoff_s=ctx.execution.retry_backoff,
-                                       cache=ctx.cache)
+                    f"node `{node.id}` not called: ${committed:.6f} spent or reserved + about "
+                    f"${guess:.6f} for this call would exceed the budget of ${ctx.budget_usd:g}")
+            ctx.reserved_usd += guess
+        try:
+            async with ctx.semaphore:
+                return await _llm.complete(target, msgs, response_format=output.response_format(),
+                                           on_token=on_token, on_retry=on_retry, node_id=node.id,
+                                           call_index=index, backoff_s=ctx.execution.retry_backoff,
+                                           cache=ctx.cache)
+        finally:
+            ctx.reserved_usd -= guess
 
     first = await once(messages, ctx.calls_for(node.id))
     try:
@@ -263,9 +272,10 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     except Exception as exc:
         from ..config._conditions import ConditionRuntimeError
 
+        status, error = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, ConditionRuntimeError) and "Recursion limit" not in str(exc):
-            raise
-        status, error = "failed", str(exc).splitlines()[0]
+            _finish(ctx, status, f"{type(exc).__name__}: {error}", t0)  # sinks see the run end
+            raise  # a bug: keep its traceback
     return _finish(ctx, status, error, t0)
 
 

@@ -73,8 +73,9 @@ def close_sinks(timeout: float | None = 30.0) -> None:
         sink.close(timeout)
 
 
-def open_cache(settings: Settings | None = None) -> LLMCache | None:
-    """The session's LLM cache, or None when ``settings.cache`` is off (see :mod:`store._cache`)."""
+def open_cache(settings: Settings | None = None, *, force: bool = False) -> LLMCache | None:
+    """The session's LLM cache, or None when ``settings.cache`` is off and not ``force``d
+    (see :mod:`store._cache`)."""
     from ..store._cache import open_cache as _open
 
-    return _open(settings)
+    return _open(settings, force=force)

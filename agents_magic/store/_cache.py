@@ -104,8 +104,9 @@ class LLMCache:
         return f"<LLMCache {self.directory}>"
 
 
-def open_cache(settings: Settings | None = None) -> LLMCache | None:
-    """The session's cache under ``settings.data_dir``, or None when ``settings.cache`` is off.
+def open_cache(settings: Settings | None = None, *, force: bool = False) -> LLMCache | None:
+    """The session's cache under ``settings.data_dir``, or None when ``settings.cache`` is off
+    (``force`` opens it anyway: a call that asks for the cache gets it).
 
     Opened once per directory per process and reused.
     """
@@ -113,7 +114,7 @@ def open_cache(settings: Settings | None = None) -> LLMCache | None:
         from .. import _settings
 
         settings = _settings.settings
-    if not settings.cache:
+    if not (settings.cache or force):
         return None
     directory = str(Path(settings.data_dir).expanduser() / CACHE_DIRNAME)
     with _lock:

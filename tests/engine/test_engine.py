@@ -584,3 +584,120 @@ def test_session_settings_fill_what_the_workflow_leaves_open(fake_llm, calls_in_
     assert am.run(wf(fake_llm, FAN, fields=FAN_FIELDS, execution="{max_concurrency: 8}"),
                   budget_usd=10).ok and calls_in_flight["peak"] == 3
     assert am.run(open_flow).status == "budget_exceeded"
+
+
+def mock_flow(nodes: str, edges: str) -> am.Workflow:
+    names = [n.strip() for n in nodes.split(",")]
+    fields = "\n".join(f"    {n}: {{type: str, default: ''}}" for n in names)
+    node_lines = "\n".join(f'  - {{id: {n}, prompt: "{n} sees {{state}}", outputs: [{n}]}}'
+                           for n in names).replace("{state}", " ".join(f"{{{m}}}" for m in names))
+    return am.load(f"""
+schema_version: "1.0"
+flow: {{name: shapes}}
+state:
+  fields:
+{fields}
+nodes:
+{node_lines}
+edges:
+{edges}
+config: {{llm: {{provider: mock}}}}
+""")
+
+
+@pytest.mark.parametrize(("nodes", "edges", "expected"), [
+    ("A, B, C, D, E, F, G", """
+  - {from: START, to: A}
+  - {from: A, to: [B, C]}
+  - {from: B, to: [D, E]}
+  - {from: D, to: F}
+  - {from: E, to: F}
+  - {from: F, to: G}
+  - {from: C, to: G}
+  - {from: G, to: END}""", "A B C D E F G"),
+    ("b, b2, c, j", """
+  - {from: START, to: [b, c]}
+  - {from: b, to: b2}
+  - {from: b2, to: j, condition: "{state.c} != 'never'"}
+  - {from: b2, to: END}
+  - {from: c, to: j}
+  - {from: j, to: END}""", "b c b2 j"),
+    ("x, y, b, c, j", """
+  - {from: START, to: [b, c]}
+  - {from: b, to: x, condition: "{state.c} == 'never'"}
+  - {from: b, to: y}
+  - {from: x, to: j}
+  - {from: y, to: j}
+  - {from: c, to: j}
+  - {from: j, to: END}""", "b c y j"),
+    ("A, B, J", """
+  - {from: START, to: [A, B]}
+  - {from: A, to: A, condition: "{state._loop_iteration_A} < 3"}
+  - {from: A, to: J}
+  - {from: B, to: J}
+  - {from: J, to: END}""", "A B A A J"),
+])
+def test_joins_run_once_after_every_branch_whatever_the_branch_shape(nodes, edges, expected):
+    rec = Recorder()
+    result = am.run(mock_flow(nodes, edges), sinks=[rec])
+    assert result.ok, result.error
+    assert " ".join(result.nodes["node_id"]) == expected
+    *before, join = expected.split()
+    (join_prompt,) = [e.prompt for e in rec.of(ev.NodeFinished) if e.node_id == join]
+    for name in set(before) - {join}:  # the join saw every branch's output
+        assert result.outputs[name] in join_prompt
+
+
+def test_a_malformed_reply_is_retried_then_fails_and_the_run_still_ends(fake_llm):
+    fake_llm.configure(rules=[{"raw_body": '{"choices": [{"message": null}]}'}])
+    rec = Recorder()
+    result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec])
+    assert result.status == "failed" and "invalid_response" in result.error
+    assert rec.of(ev.RunFinished)[0].status == "failed"
+
+
+def test_a_bug_still_ends_the_run_for_sinks(fake_llm, monkeypatch):
+    from agents_magic.engine import _structured
+
+    def broken(self, text):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(_structured.OutputSpec, "parse", broken)
+    rec = Recorder()
+    with pytest.raises(ZeroDivisionError):
+        am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec])
+    assert rec.of(ev.RunFinished)[0].status == "failed"
+
+
+def test_budget_holds_across_parallel_branches(fake_llm):
+    from agents_magic.engine._run import execute
+
+    flow = wf(fake_llm, FAN.replace("{id: join,", "{id: join, llm: {max_tokens: 10},"),
+              fields=FAN_FIELDS, model="gpt-4o")
+    flow_llm = flow.spec.config.llm
+    from agents_magic.engine import _llm
+
+    target = _llm.resolve(None, flow_llm, {}, timeout=5, max_retries=0)
+    one_call = _llm.estimate_cost(target, [{"role": "user", "content": "A owls"}])
+    result = asyncio.run(execute(flow, budget_usd=one_call * 1.5))
+    assert result.status == "budget_exceeded"
+    assert len(fake_llm.requests()) == 1  # the other two branches were stopped before calling
+
+
+def test_a_model_with_a_provider_prefix_switches_the_provider(fake_llm):
+    flow = am.load(CHAIN_FLOW_TEMPLATE.format(base=fake_llm.base_url).replace(
+        f'provider: deepseek, model: deepseek-chat, api_base: "{fake_llm.base_url}", api_key_env: DS_KEY',
+        "provider: mock, model: m"))
+    result = am.run(flow, {"topic": "x"}, model="openai/gpt-4o-mini", api_base=fake_llm.base_url)
+    assert result.ok and result.nodes["provider"].tolist() == ["openai"]
+    assert len(fake_llm.requests()) == 1
+    with pytest.raises(am.ProviderError, match="OPENAI_API_KEY"):  # not the mock's endpoint
+        am.run(flow, {"topic": "x"}, model="openai/gpt-4o-mini")
+
+
+def test_asking_for_the_cache_uses_it_even_when_the_session_has_it_off(fake_llm):
+    flow = wf(fake_llm, CHAIN, fields=CHAIN_FIELDS)
+    am.run(flow, {"topic": "x"}, cache=True)
+    again = am.run(flow, {"topic": "x"}, cache=True)
+    assert again.nodes["cached"].tolist() == [True, True]
+    assert len(fake_llm.requests()) == 2

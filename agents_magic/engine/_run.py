@@ -57,6 +57,7 @@ class RunContext:
         self.warnings: list[str] = []
         self.cost_usd = 0.0
         self.reserved_usd = 0.0  # estimates of budgeted calls in flight
+        self.spent: dict[tuple[str, int], _llm.Completion] = {}  # calls made by a node still running
         self.tokens = 0
         self.started = time.time()
         self._broken_sinks: set[int] = set()
@@ -116,6 +117,7 @@ def _make_node(node: Node) -> Any:
         ended = time.time()
         duration = (ended - started) * 1000
         ctx.state.update(updates)
+        ctx.spent.pop((node.id, iteration), None)
         ctx.cost_usd += completion.cost_usd
         ctx.tokens += completion.prompt_tokens + completion.completion_tokens
         ctx.rows.append({
@@ -167,6 +169,7 @@ async def _call(ctx: RunContext, node: Node, target: _llm.Target, output: Output
         return first, output.parse(first.text), first.attempts
     except OutputMismatch as exc:
         problem = str(exc)
+    ctx.spent[(node.id, iteration)] = first  # paid for even if the node fails from here
     repair = messages + [
         {"role": "assistant", "content": first.text},
         {"role": "user", "content": f"That reply was invalid: {problem}. Reply again with only "
@@ -175,13 +178,12 @@ async def _call(ctx: RunContext, node: Node, target: _llm.Target, output: Output
     merged = _llm.Completion(second.text, first.prompt_tokens + second.prompt_tokens,
                              first.completion_tokens + second.completion_tokens,
                              first.cost_usd + second.cost_usd, first.attempts + second.attempts)
+    ctx.spent[(node.id, iteration)] = merged
     try:
         return merged, output.parse(second.text), merged.attempts
     except OutputMismatch as exc:
         from ..errors import NodeOutputError
 
-        ctx.cost_usd += merged.cost_usd
-        ctx.tokens += merged.prompt_tokens + merged.completion_tokens
         raise NodeOutputError(f"{exc} (also after one repair request)", node=node.id,
                               provider=target.provider, model=target.model,
                               attempts=merged.attempts, kind="invalid_output") from None
@@ -192,9 +194,13 @@ def _record_failure(ctx: RunContext, node_id: str, iteration: int, started: floa
     ended = time.time()
     duration = (ended - started) * 1000
     message = str(exc)
+    spent = ctx.spent.pop((node_id, iteration), None) or _llm.Completion("", 0, 0, 0.0)
+    ctx.cost_usd += spent.cost_usd
+    ctx.tokens += spent.prompt_tokens + spent.completion_tokens
     ctx.rows.append({
         "node_id": node_id, "iteration": iteration, "status": "failed", "model": target.model,
-        "provider": target.provider, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+        "provider": target.provider, "prompt_tokens": spent.prompt_tokens,
+        "completion_tokens": spent.completion_tokens, "cost_usd": spent.cost_usd,
         "duration_ms": duration, "started_at": started, "cached": False, "attempts": attempts,
         "error": message})
     ctx.emit(NodeFailed(ctx.run_id, node_id, iteration, ended, started, duration, target.provider,

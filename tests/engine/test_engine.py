@@ -336,6 +336,17 @@ def test_output_still_invalid_after_repair_names_the_field(fake_llm):
     assert result.status == "failed"
     assert "field `score` should be `int`" in result.error and "node `rate`" in result.error
     assert len(fake_llm.requests()) == 2
+    row = result.nodes.iloc[-1]  # both calls were paid for: the row and the total say so
+    assert row["cost_usd"] > 0 and row["cost_usd"] == pytest.approx(result.cost_usd)
+    assert row["prompt_tokens"] + row["completion_tokens"] == result.total_tokens > 0
+
+
+def test_a_repair_call_that_fails_still_counts_the_first_call(fake_llm):
+    fake_llm.configure(rules=[{"match": "That reply was invalid", "status": 401},
+                              {"match": "Rate", "content": "not json"}])
+    result = am.run(wf(fake_llm, CONDITIONAL, fields=BRANCH_FIELDS))
+    assert result.status == "failed" and "HTTP 401" in result.error
+    assert result.cost_usd > 0 and result.nodes.iloc[-1]["cost_usd"] == pytest.approx(result.cost_usd)
 
 
 @pytest.mark.parametrize(("inputs", "message"), [

@@ -5,6 +5,7 @@ including where a loop is already running (Jupyter), and keep HTTP connections w
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import threading
 from typing import Any, Coroutine, TypeVar
@@ -20,7 +21,16 @@ def loop() -> asyncio.AbstractEventLoop:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="agents-magic-loop", daemon=True).start()
+            atexit.register(_shutdown, _loop)
         return _loop
+
+
+def _shutdown(private: asyncio.AbstractEventLoop) -> None:
+    """At exit, finalise the loop's async generators: that closes its HTTP sessions cleanly."""
+    try:
+        asyncio.run_coroutine_threadsafe(private.shutdown_asyncgens(), private).result(timeout=2)
+    except Exception:  # exiting anyway; a slow or closed loop must not hang the interpreter
+        pass
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  # Some system Pythons ship without the venv module's pip; virtualenv is the fallback.
+  "$PYTHON" -m venv .venv 2>/dev/null || {
+    rm -rf .venv
+    "$PYTHON" -m pip install --quiet --user virtualenv && "$PYTHON" -m virtualenv --quiet .venv
+  }
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 # A "python3" kernel that runs this environment, for Jupyter and the headless quickstart.

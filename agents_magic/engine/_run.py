@@ -51,6 +51,7 @@ class RunContext:
         self.state: dict[str, Any] = {}
         self.visits: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.loop_passes: Counter[str] = Counter()  # per `loop:` edge, since the loop was entered
         self.cyclic = cyclic_nodes(spec)
         self.result: RunResult | None = None
         self.rows: list[dict[str, Any]] = []
@@ -214,13 +215,17 @@ def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
         ctx = _ctx(config)
         for edge in edges:
             if edge.loop is not None:
+                # Passes are counted per entry into the loop, so an outer loop that comes back
+                # gets a fresh `max_iterations`.
                 loop = edge.loop
-                if state.get(loop.condition_field):
+                passes = ctx.loop_passes[source] + 1
+                if state.get(loop.condition_field) or passes >= loop.max_iterations:
+                    ctx.loop_passes[source] = 0
+                    if not state.get(loop.condition_field):
+                        ctx.warnings.append(f"loop at `{source}` stopped after max_iterations="
+                                            f"{loop.max_iterations} without `{loop.condition_field}`")
                     return loop.exit_to
-                if ctx.visits[source] >= loop.max_iterations:
-                    ctx.warnings.append(f"loop at `{source}` stopped after max_iterations="
-                                        f"{loop.max_iterations} without `{loop.condition_field}`")
-                    return loop.exit_to
+                ctx.loop_passes[source] = passes
                 return edge.to if isinstance(edge.to, str) else source
             if edge.condition is not None and conditions[edge.condition](state):
                 return edge.to

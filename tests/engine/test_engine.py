@@ -712,3 +712,35 @@ def test_asking_for_the_cache_uses_it_even_when_the_session_has_it_off(fake_llm)
     again = am.run(flow, {"topic": "x"}, cache=True)
     assert again.nodes["cached"].tolist() == [True, True]
     assert len(fake_llm.requests()) == 2
+
+
+def test_an_inner_loop_gets_fresh_iterations_each_time_an_outer_loop_enters_it():
+    flow = am.load("""
+schema_version: "1.0"
+flow: {name: nested_loops}
+state:
+  fields:
+    topic: {type: str, default: t}
+    draft: {type: str, default: ""}
+    ok: {type: bool, default: false}
+    rounds: {type: str, default: ""}
+nodes:
+  - {id: plan, prompt: "Plan {topic}", outputs: [rounds]}
+  - id: polish
+    prompt: "Polish {draft}"
+    outputs: [ok]
+    output_schema: {type: bool}
+    llm: {responses: ['{"ok": false}']}
+  - {id: check, prompt: "Check {draft}", outputs: [draft]}
+edges:
+  - {from: START, to: plan}
+  - {from: plan, to: polish}
+  - {from: polish, loop: {condition_field: ok, max_iterations: 2, exit_to: check}}
+  - {from: check, to: plan, condition: "{state._loop_iteration_check} < 2"}
+  - {from: check, to: END}
+config: {llm: {provider: mock}}
+""")
+    result = am.run(flow)
+    assert result.ok, result.error
+    assert result.nodes["node_id"].tolist() == ["plan", "polish", "polish", "check"] * 2
+    assert len(result.warnings) == 2

@@ -47,7 +47,11 @@ class ToolCalled:
 
 @dataclass(frozen=True)
 class NodeRetrying:
-    """A call failed in a way worth retrying; the next attempt starts after ``delay_s``."""
+    """A call failed in a way worth retrying; the next attempt starts after ``delay_s``.
+
+    Text streamed by the failed attempt is void: a view showing ``TokenDelta`` text clears the
+    node's text here, since the next attempt streams its reply from the start.
+    """
 
     run_id: str
     node_id: str

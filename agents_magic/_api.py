@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ._result import RunResult
 from ._workflow import Workflow
@@ -76,19 +76,23 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
                          max_concurrency=concurrency)
 
 
-def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None,
-        **options: Any) -> RunResult:
+def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
+        refresh: Callable[..., None] | None = None, **options: Any) -> RunResult:
     """Run a workflow synchronously; safe where an event loop is already running (Jupyter).
 
     Takes the same options as :func:`arun`. On KeyboardInterrupt the run is cancelled and a
-    result with status ``cancelled`` is returned.
+    result with status ``cancelled`` is returned. ``refresh`` is called on this thread while the
+    run goes on (about 20 times a second) and once more, with ``final=True``, at the end.
     """
     from .engine import _loop
 
     box: list[RunResult] = []
     try:
-        return _loop.wait(arun(_workflow(workflow), inputs, _box=box, **options))
+        return _loop.wait(arun(_workflow(workflow), inputs, _box=box, **options), refresh)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if box:
             return box[0]
         raise
+    finally:
+        if refresh is not None:
+            refresh(final=True)

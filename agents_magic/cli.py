@@ -62,6 +62,18 @@ def _print_result(result: Any, as_json: bool) -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
+def _run_with_progress(workflow: Any, inputs: dict[str, Any], **options: Any) -> Any:
+    """Run, printing a line as each node starts, finishes, retries or fails."""
+    from . import _api
+    from .display._fallback import TextProgress
+
+    workflow.initial_state(inputs)  # input mistakes are reported before any progress line
+    progress = TextProgress(workflow.name, "append")
+    result = _api.run(workflow, inputs, sinks=[progress], refresh=progress.refresh, **options)
+    print()
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from . import _api
@@ -74,11 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             print(f"Running {EXAMPLE.name} with the offline mock provider\n")
-            result = _api.run(load(EXAMPLE), {"text": DEMO_TEXT})
+            result = _run_with_progress(load(EXAMPLE), {"text": DEMO_TEXT})
             _print_result(result, False)
             return 0 if result.ok else 1
-        result = _api.run(load(args.file), parse_inputs(args.input), model=args.model,
-                          provider=args.provider, api_base=args.api_base)
+        options = {"model": args.model, "provider": args.provider, "api_base": args.api_base}
+        wf, inputs = load(args.file), parse_inputs(args.input)
+        result = _api.run(wf, inputs, **options) if args.json else _run_with_progress(wf, inputs, **options)
     except AgentsMagicError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 1

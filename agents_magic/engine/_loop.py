@@ -8,9 +8,12 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
-from typing import Any, Coroutine, TypeVar
+import time
+from typing import Any, Callable, Coroutine, TypeVar
 
 T = TypeVar("T")
+POLL_S = 0.05
+UNWIND_S = 5.0  # how long a cancelled run may take to record itself
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -38,8 +41,12 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, loop())
 
 
-def wait(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion; on KeyboardInterrupt cancel it, wait for it to unwind, re-raise."""
+def wait(coro: Coroutine[Any, Any, T], tick: Callable[[], None] | None = None) -> T:
+    """Run ``coro`` to completion; on KeyboardInterrupt cancel it, let it unwind, re-raise.
+
+    With ``tick``, the caller's thread wakes every ``POLL_S`` to call it (a progress display
+    redraws there, on the thread that owns the output); a blocked wait stays interruptible.
+    """
     started: list[asyncio.Task[Any]] = []
 
     async def runner() -> T:
@@ -50,7 +57,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
 
     future = submit(runner())
     try:
-        return future.result()
+        return _poll(future, tick, deadline=None)
     except KeyboardInterrupt:
         if not started:
             future.cancel()
@@ -59,7 +66,24 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         # wait below would return before the task had unwound and recorded its cancelled result.
         loop().call_soon_threadsafe(started[0].cancel)
         try:
-            future.result(timeout=5)
+            _poll(future, tick, deadline=time.monotonic() + UNWIND_S)
         except BaseException:
             pass
         raise
+
+
+def _poll(future: concurrent.futures.Future[T], tick: Callable[[], None] | None,
+          deadline: float | None) -> T:
+    while True:
+        try:
+            try:
+                return future.result(timeout=POLL_S if tick or deadline else None)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+            if tick is not None:
+                tick()
+        except KeyboardInterrupt:
+            if deadline is None:
+                raise
+            # A second interrupt while the run unwinds: keep waiting, the deadline bounds it.

@@ -121,14 +121,14 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
             provider: str | None = None, no_cache: bool = False, progress: str = "update") -> RunResult:
     """Run with progress lines; bad inputs raise InputError before anything is shown."""
     from ..display._fallback import TextProgress
-    from ._kernel_loop import run_in_kernel
+    from .. import _api
 
     workflow.initial_state(inputs)
     sink = TextProgress(workflow.name, progress)
     options: dict[str, Any] = {"model": model, "provider": provider}
     if no_cache:
         options["cache"] = False  # otherwise the session setting decides
-    return run_in_kernel(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
+    return _api.run(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
 
 
 def export(workflow: Workflow, path: str, *, force: bool = False) -> Note:

@@ -136,16 +136,16 @@ def test_default_provider_option_applies_only_when_the_yaml_names_no_llm(ip):
 
 
 def test_no_cache_turns_the_cache_off_for_that_run_only(magic, monkeypatch):
-    from agents_magic.notebook import _kernel_loop
+    from agents_magic import _api
 
     seen = []
-    real = _kernel_loop.run_in_kernel
+    real = _api.run
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("cache", "session setting"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_kernel_loop, "run_in_kernel", spy)
+    monkeypatch.setattr(_api, "run", spy)
     assert magic.run_cell_magic("workflow", "summarize -i text=x --quiet --no-cache", SUMMARIZE).ok
     assert magic.run_cell_magic("workflow", "summarize -i text=x --quiet", SUMMARIZE).ok
     assert seen == [False, "session setting"]

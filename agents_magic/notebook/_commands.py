@@ -194,7 +194,7 @@ def _store_off() -> Note | None:
     # If the sinks module was never imported, no run has opened a sink: nothing to wait for.
     sinks = sys.modules.get("agents_magic.sinks")
     if sinks is not None:
-        sinks.flush_sinks(FLUSH_TIMEOUT)
+        sinks.flush_sinks(FLUSH_TIMEOUT, kind="store")  # reports read the store, not MLflow
     return None
 
 

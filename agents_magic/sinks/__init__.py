@@ -56,10 +56,11 @@ def default_sinks(settings: Settings | None = None) -> list[Any]:
     return sinks
 
 
-def flush_sinks(timeout: float | None = 30.0) -> None:
-    """Wait until every shared sink has written what it received."""
+def flush_sinks(timeout: float | None = 30.0, kind: str | None = None) -> None:
+    """Wait until every shared sink (or those of one ``kind``: "store", "mlflow") has written
+    what it received."""
     with _lock:
-        sinks = list(_shared.values())
+        sinks = [sink for (k, _url), sink in _shared.items() if kind in (None, k)]
     for sink in sinks:
         sink.flush(timeout)
 

@@ -7,6 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .config import _types
+from .config._validate import did_you_mean
 from .config._schema import WorkflowSpec
 from .errors import InputError
 
@@ -47,8 +48,6 @@ class Workflow:
         state: dict[str, Any] = {}
         for name in inputs:
             if name not in fields:
-                from .config._validate import did_you_mean
-
                 hint = did_you_mean(name, fields)
                 problems.append(f"unknown input `{name}`" + (f" ({hint})" if hint else ""))
         for name, field in fields.items():

@@ -31,46 +31,30 @@ from fake_llm import FakeLLM  # noqa: E402
 MODEL = "gpt-4o-mini"
 
 
+def _document(name: str, fields: list[str], nodes: list[str], edges: list[str], base_url: str,
+              execution: str = "{}") -> str:
+    """A workflow whose every node calls the fake server; each field is a string."""
+    lines = [f"    {f}: {{type: str, default: ''}}" for f in fields]
+    return "\n".join([
+        'schema_version: "1.0"', f"flow: {{name: {name}}}", "state:", "  fields:", *lines,
+        "nodes:", *(f"  - {n}" for n in nodes), "edges:", *(f"  - {e}" for e in edges),
+        "config:", f'  llm: {{provider: openai, model: {MODEL}, api_base: "{base_url}"}}',
+        f"  execution: {execution}", ""])
+
+
 def chain_yaml(n: int, base_url: str) -> str:
-    fields = "\n".join(f"    s{i}: {{type: str, default: ''}}" for i in range(n + 1))
-    nodes = "\n".join(f'  - {{id: n{i}, prompt: "Step {i}: {{state.s{i}}}", outputs: [s{i + 1}]}}'
-                      for i in range(n))
-    edges = "\n".join(["  - {from: START, to: n0}"]
-                      + [f"  - {{from: n{i}, to: n{i + 1}}}" for i in range(n - 1)]
-                      + [f"  - {{from: n{n - 1}, to: END}}"])
-    return f"""schema_version: "1.0"
-flow: {{name: chain{n}}}
-state:
-  fields:
-{fields}
-nodes:
-{nodes}
-edges:
-{edges}
-config:
-  llm: {{provider: openai, model: {MODEL}, api_base: "{base_url}"}}
-  execution: {{max_concurrency: 64}}
-"""
+    nodes = [f'{{id: n{i}, prompt: "Step {i}: {{state.s{i}}}", outputs: [s{i + 1}]}}' for i in range(n)]
+    edges = (["{from: START, to: n0}"] + [f"{{from: n{i}, to: n{i + 1}}}" for i in range(n - 1)]
+             + [f"{{from: n{n - 1}, to: END}}"])
+    return _document(f"chain{n}", [f"s{i}" for i in range(n + 1)], nodes, edges, base_url,
+                     "{max_concurrency: 64}")
 
 
 def fanout_yaml(n: int, base_url: str) -> str:
-    fields = "\n".join(f"    b{i}: {{type: str, default: ''}}" for i in range(n))
-    nodes = "\n".join(f'  - {{id: b{i}, prompt: "Branch {i}", outputs: [b{i}]}}' for i in range(n))
+    nodes = [f'{{id: b{i}, prompt: "Branch {i}", outputs: [b{i}]}}' for i in range(n)]
     targets = ", ".join(f"b{i}" for i in range(n))
-    edges = "\n".join([f"  - {{from: START, to: [{targets}]}}"]
-                      + [f"  - {{from: b{i}, to: END}}" for i in range(n)])
-    return f"""schema_version: "1.0"
-flow: {{name: fan{n}}}
-state:
-  fields:
-{fields}
-nodes:
-{nodes}
-edges:
-{edges}
-config:
-  llm: {{provider: openai, model: {MODEL}, api_base: "{base_url}"}}
-"""
+    edges = [f"{{from: START, to: [{targets}]}}"] + [f"{{from: b{i}, to: END}}" for i in range(n)]
+    return _document(f"fan{n}", [f"b{i}" for i in range(n)], nodes, edges, base_url)
 
 
 def _last(_a: Any, b: Any) -> Any:

@@ -89,8 +89,8 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         elif isinstance(data, list) and isinstance(part, int) and part < len(data):
             path.append(part)
             data = data[part]
-        elif isinstance(data, dict) and isinstance(part, str) and part.replace("_", "") in data:
-            path.append(part.replace("_", ""))  # aliases: from_ → from, schema_ → schema
+        elif isinstance(data, dict) and isinstance(part, str) and part.rstrip("_") in data:
+            path.append(part.rstrip("_"))  # aliases: from_ → from, schema_ → schema
             data = data[path[-1]]
     return tuple(path)
 

@@ -75,7 +75,7 @@ def schema_fields(schema: Any) -> dict[str, dict[str, Any]]:
 
 
 def _object_model(schema: Any) -> type[BaseModel]:
-    return _object_model_cached(repr(schema), _freeze(schema))
+    return _object_model_cached(_freeze(schema))
 
 
 def _freeze(value: Any) -> Any:
@@ -93,7 +93,7 @@ def _thaw(value: Any) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _object_model_cached(_key: str, frozen: Any) -> type[BaseModel]:
+def _object_model_cached(frozen: Any) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, spec in schema_fields(_thaw(frozen)).items():
         fields[name] = (
@@ -135,13 +135,13 @@ def json_schema(type_str: str, schema: Any = None, description: str | None = Non
 
 
 @lru_cache(maxsize=512)
-def _adapter(type_str: str, schema_repr: str, frozen: Any) -> TypeAdapter[Any]:
+def _adapter(type_str: str, frozen: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation(type_str, _thaw(frozen)))
 
 
 def adapter(type_str: str, schema: Any = None) -> TypeAdapter[Any]:
     """A cached pydantic TypeAdapter for a type string."""
-    return _adapter(type_str, repr(schema), _freeze(schema))
+    return _adapter(type_str, _freeze(schema))
 
 
 def to_plain(value: Any) -> Any:

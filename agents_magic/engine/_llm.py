@@ -20,6 +20,7 @@ import os
 import random
 import weakref
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Protocol
 
 from ..config._schema import LLMDefaults, LLMSettings
@@ -111,18 +112,17 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
     """Merge session fallback ← workflow defaults ← per-provider defaults ← node ← run overrides,
     and check the result can be called."""
     overrides = _provider_from_model(overrides)
-    first = merge(fallback, defaults, node_llm, overrides)
+    workflow = merge(fallback, defaults, node_llm)
+    first = merge(workflow, overrides)
     provider = first.get("provider")
     model = str(first.get("model") or "")
     if not provider and "/" in model:
         provider = model.split("/", 1)[0]
     per_provider = (defaults.providers or {}).get(provider or "") if defaults else None
     s = merge(fallback, defaults, per_provider, node_llm, overrides)
-    replaced = merge(fallback, defaults, node_llm).get("provider")
-    if (overrides.get("provider") not in (None, replaced) and "api_base" not in overrides
+    if (overrides.get("provider") not in (None, workflow.get("provider")) and "api_base" not in overrides
             and not (per_provider and per_provider.api_base)):
         s.pop("api_base", None)  # the workflow's endpoint belongs to the provider being replaced
-    s.setdefault("provider", provider)
     provider = s.get("provider") or provider
     model = str(s.get("model") or "")
     if not provider and not model:
@@ -401,9 +401,14 @@ def import_litellm() -> Any:
     return litellm
 
 
+@lru_cache(maxsize=1)
+def _litellm_providers() -> frozenset[str]:
+    return frozenset(getattr(p, "value", p) for p in import_litellm().provider_list)
+
+
 def check_litellm_provider(target: Target, node_id: str) -> None:
-    """Fail before any call when LiteLLM does not know the provider."""
-    known = {getattr(p, "value", p) for p in import_litellm().provider_list}
+    """Fail before any call when LiteLLM does not know the provider (checked on every run)."""
+    known = _litellm_providers()
     prefix = LITELLM_PREFIX.get(target.provider, target.provider)
     if prefix not in known:
         import difflib

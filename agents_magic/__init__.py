@@ -12,13 +12,15 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
-    "load", "profile", "profile_figure", "run", "runs", "show_run",
+    "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
 ]
 
 _LAZY = {
-    "load": "agents_magic.config._loader",
+    "load": "agents_magic._workflow",
     "run": "agents_magic._api",
     "arun": "agents_magic._api",
+    "resume": "agents_magic._api",
+    "aresume": "agents_magic._api",
     "Workflow": "agents_magic._workflow",
     "RunResult": "agents_magic._result",
     "AgentsMagicError": "agents_magic.errors",

@@ -1,4 +1,5 @@
-"""The public functions: ``load``, ``run`` (sync, works inside Jupyter) and ``arun`` (async)."""
+"""The public functions: ``load``, ``run`` (sync, works inside Jupyter), ``arun`` (async) and
+``resume``/``aresume`` (continue a failed or cancelled run from its checkpoint)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import os
 from typing import Any, Callable, Iterable
 
-from ._result import RunResult
-from ._workflow import Workflow
-from .config._loader import load
+from ._result import NODE_COLUMNS, RunResult
+from ._workflow import Workflow, load
 from .engine.events import Sink
+
+RESUMABLE = frozenset({"failed", "cancelled", "budget_exceeded"})
 
 
 def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
@@ -20,7 +22,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                api_base: str | None = None, stream: bool = False, run_id: str | None = None,
                cache: bool | None = None, persist: bool = True, budget_usd: float | None = None,
-               _box: list[RunResult] | None = None) -> RunResult:
+               _result_holder: list[RunResult] | None = None) -> RunResult:
     """Run a workflow in the current event loop.
 
     Parameters
@@ -48,16 +50,31 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     ConfigError, InputError, ProviderError
         Before any LLM call, when the workflow, inputs or LLM settings are unusable.
     """
-    from . import _settings
     from .engine._run import execute
 
-    settings = _settings.settings
     wf = _workflow(workflow)
+    options = await _run_options(wf, sinks, cache, persist, budget_usd)
+    return await execute(wf, inputs, model=model, provider=provider, api_base=api_base,
+                         stream=stream, run_id=run_id, result_holder=_result_holder, **options)
+
+
+async def _run_options(wf: Workflow, sinks: Iterable[Sink], cache: bool | None, persist: bool,
+                       budget_usd: float | None) -> dict[str, Any]:
+    """What the session settings add to a run: sinks, cache, budget, concurrency, checkpoints."""
+    from . import _settings
+
+    settings = _settings.settings
+    sinks = list(sinks)
+    checkpointer = None
     if persist:
         from .sinks import default_sinks
 
-        sinks = list(sinks)
         sinks += [d for d in default_sinks(settings) if all(d is not s for s in sinks)]
+        if settings.store:
+            from .engine import _checkpoint
+
+            checkpointer = await _checkpoint.saver(
+                _checkpoint.checkpoint_url(settings.resolved_storage_url, settings.data_dir))
     use_cache = settings.cache if cache is None else cache
     llm_cache = None
     if use_cache:
@@ -70,10 +87,57 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         budget_usd = settings.budget_usd
     execution = wf.spec.config.execution
     concurrency = None if "max_concurrency" in execution.model_fields_set else settings.max_concurrency
-    return await execute(wf, inputs, sinks=sinks, model=model, provider=provider, api_base=api_base,
-                         stream=stream, run_id=run_id, box=_box, cache=llm_cache,
-                         budget_usd=budget_usd, fallback_llm=settings.llm_fallback,
-                         max_concurrency=concurrency)
+    return {"sinks": sinks, "cache": llm_cache, "budget_usd": budget_usd,
+            "fallback_llm": settings.llm_fallback, "max_concurrency": concurrency,
+            "checkpointer": checkpointer}
+
+
+async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | None = None, *,
+                  sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
+                  api_base: str | None = None, stream: bool = False, cache: bool | None = None,
+                  budget_usd: float | None = None,
+                  _result_holder: list[RunResult] | None = None) -> RunResult:
+    """Continue a failed, cancelled or over-budget run from the node where it stopped.
+
+    Nodes that finished are not run again (their outputs come from the run's checkpoint); the
+    run keeps its id and record, marked resumed, and its totals add what this attempt spends to
+    what the earlier ones did. ``workflow`` may be a fixed version of the run's workflow (same
+    node ids); by default the workflow recorded with the run is used. ``model``, ``provider``
+    and ``api_base`` override every node's LLM as in :func:`arun`.
+    """
+    from . import _settings
+    from ._reports import show_run
+    from .engine._run import execute
+    from .errors import AgentsMagicError
+    from .sinks import flush_sinks
+
+    if not _settings.settings.store:
+        raise AgentsMagicError("resume needs the run store (the `store` setting is off)")
+    flush_sinks(kind="store")  # the run's last rows may still be on their way
+    record = show_run(run_id)
+    if record["status"] not in RESUMABLE:
+        raise AgentsMagicError(f"run `{record['run_id']}` is {record['status']}; only "
+                               f"{', '.join(sorted(RESUMABLE))} runs can be resumed")
+    if workflow is None:
+        if not record["yaml"]:
+            raise AgentsMagicError(f"run `{record['run_id']}` has no recorded workflow; pass it")
+        wf = load(record["yaml"], name=record["workflow"])
+    else:
+        wf = _workflow(workflow)
+    options = await _run_options(wf, sinks, cache, True, budget_usd)
+    result = await execute(wf, record["inputs"], model=model, provider=provider, api_base=api_base,
+                           stream=stream, run_id=record["run_id"], result_holder=_result_holder,
+                           resume=True, spent_before=(record["cost_usd"] or 0.0,
+                                                      record["total_tokens"] or 0), **options)
+    earlier = [{c: row.get(c) for c in NODE_COLUMNS} for row in record["nodes"]]
+    result.node_rows[:0] = earlier
+    return result
+
+
+def resume(run_id: str, workflow: Workflow | str | os.PathLike[str] | None = None, *,
+           refresh: Callable[..., None] | None = None, **options: Any) -> RunResult:
+    """Synchronous :func:`aresume`; safe inside Jupyter, interruptible like :func:`run`."""
+    return _wait(lambda holder: aresume(run_id, workflow, _result_holder=holder, **options), refresh)
 
 
 def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | None = None, *,
@@ -84,14 +148,19 @@ def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | No
     result with status ``cancelled`` is returned. ``refresh`` is called on this thread while the
     run goes on (about 20 times a second) and once more, with ``final=True``, at the end.
     """
+    return _wait(lambda holder: arun(_workflow(workflow), inputs, _result_holder=holder, **options),
+                 refresh)
+
+
+def _wait(start: Callable[[list[RunResult]], Any], refresh: Callable[..., None] | None) -> RunResult:
     from .engine import _loop
 
-    box: list[RunResult] = []
+    holder: list[RunResult] = []
     try:
-        return _loop.wait(arun(_workflow(workflow), inputs, _box=box, **options), refresh)
+        return _loop.wait(start(holder), refresh)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        if box:
-            return box[0]
+        if holder:
+            return holder[0]
         raise
     finally:
         if refresh is not None:

@@ -25,6 +25,7 @@ import itertools
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ._settings import Settings, resolve
 from .config._schema import END, START
 from .config._template import placeholders, reference, render
 
@@ -45,20 +46,19 @@ def _workflow(workflow: Any) -> Workflow:
 
     if isinstance(workflow, Workflow):
         return workflow
-    from .config._loader import load
+    from ._workflow import load
 
     loaded: Workflow = load(workflow)
     return loaded
 
 
-def _target(workflow: Workflow, node: Any, overrides: dict[str, Any]) -> tuple[str, str, int | None]:
+def _target(workflow: Workflow, node: Any, overrides: dict[str, Any],
+            fallback: dict[str, str]) -> tuple[str, str, int | None]:
     """(provider, model, max_tokens) of a node, without insisting on an API key."""
-    from . import _settings
     from .engine import _llm
     from .errors import ProviderError
 
     spec = workflow.spec
-    fallback = _settings.settings.llm_fallback
     try:
         target = _llm.resolve(node.llm, spec.config.llm, overrides,
                               timeout=spec.config.execution.timeout,
@@ -198,7 +198,8 @@ def _iteration_bounds(spec: Any) -> dict[str, int]:
 
 def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
              model: str | None = None, provider: str | None = None,
-             default_max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+             default_max_tokens: int = DEFAULT_MAX_TOKENS,
+             settings: Settings | None = None) -> dict[str, Any]:
     """Predict the cost range of running ``workflow`` with ``inputs``, without calling a model.
 
     Parameters
@@ -211,6 +212,8 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         The same run-wide overrides :func:`agents_magic.run` takes.
     default_max_tokens
         Reply length assumed for calls without ``max_tokens``.
+    settings
+        Session settings supplying the default provider/model (default: the session's).
 
     Returns
     -------
@@ -245,7 +248,8 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
                if f.required and name not in inputs and name not in written]
 
     counter = _Counter()
-    targets = {n.id: _target(wf, n, overrides) for n in spec.nodes if n.prompt is not None}
+    fallback = resolve(settings).llm_fallback
+    targets = {n.id: _target(wf, n, overrides, fallback) for n in spec.nodes if n.prompt is not None}
     completion_max = {nid: int(t[2] or default_max_tokens) for nid, t in targets.items()}
     bounds = _iteration_bounds(spec)
     rows: dict[str, dict[str, Any]] = {}

@@ -4,27 +4,64 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
+import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import _types
-from .config._validate import did_you_mean
+from .config._loader import parse_spec, read_source, unimplemented
 from .config._schema import WorkflowSpec
-from .errors import InputError
+from .config._validate import did_you_mean
+from .errors import AgentsMagicWarning, InputError
 
 if TYPE_CHECKING:
     from ._result import RunResult
 
 
+def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: str | None = None) -> Workflow:
+    """Load a workflow from YAML text or a ``.yaml`` path.
+
+    The text must be UTF-8, at most 4,000,000 characters, with lists and mappings nested at most
+    50 levels deep. Sections that are accepted but not implemented yet (``tools``, ``memory``,
+    ``sandbox``) are listed in :attr:`Workflow.warnings` and reported once as an
+    :class:`~agents_magic.errors.AgentsMagicWarning`.
+
+    Parameters
+    ----------
+    text_or_path
+        YAML text, or the path of a ``.yaml``/``.yml`` file.
+    line_offset
+        Added to every reported line (a notebook cell's magic line counts as one).
+    name
+        Overrides ``flow.name``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each with line and column.
+    """
+    text, source = read_source(text_or_path)
+    spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
+    workflow = Workflow(spec, text, source=source, name=name, warnings=unimplemented(spec, smap))
+    if workflow.warnings:
+        warnings.warn(f"workflow `{workflow.name}`: " + "; ".join(workflow.warnings),
+                      AgentsMagicWarning, stacklevel=2)
+    return workflow
+
+
 class Workflow:
-    """A validated workflow: its spec, its YAML text and where it came from."""
+    """A validated workflow: its spec, its YAML text, where it came from and load warnings."""
 
     __module__ = "agents_magic"
 
-    def __init__(self, spec: WorkflowSpec, text: str, *, source: str = "<string>", name: str | None = None):
+    def __init__(self, spec: WorkflowSpec, text: str, *, source: str = "<string>", name: str | None = None,
+                 warnings: Sequence[str] = ()):
         self.spec = spec
         self.yaml = text
         self.source = source
         self.name = name or spec.flow.name
+        self.warnings = list(warnings)
         self._compiled: dict[Any, Any] = {}
 
     @property

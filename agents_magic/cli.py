@@ -5,35 +5,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
-from .errors import AgentsMagicError
+from . import _inputs
+from .errors import AgentsMagicError, AgentsMagicWarning
 
 EXAMPLE = Path(__file__).parent / "examples" / "summarize.yaml"
 DEMO_TEXT = ("LangGraph runs graphs of LLM calls; agents_magic writes those graphs as YAML and runs "
              "them in a notebook, offline with the mock provider.")
 
 
-def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
-    """``k=v`` pairs; values are read as YAML literals (``n=3`` is an int, ``xs=[1,2]`` a list)."""
-    out: dict[str, Any] = {}
+def parse_inputs(pairs: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``k=v`` pairs → values read as YAML literals, plus each value's text as typed."""
+    values: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"agents-magic: --input expects key=value, got {pair!r}")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        # "a: b" would read as a mapping and "" as null: keep such text as written.
-        if (value is None and raw.strip() not in ("null", "~")) or (
-                isinstance(value, dict) and not raw.strip().startswith("{")):
-            value = raw
-        out[key.strip()] = value
-    return out
+            key, text = _inputs.split(pair)
+        except ValueError as exc:
+            raise SystemExit(f"agents-magic: --input {exc}") from None
+        values[key] = (_inputs.literal(text), text)
+    return {k: v for k, (v, _) in values.items()}, {k: t for k, (_, t) in values.items()}
+
+
+def _load(path: str | Path) -> Any:
+    """The workflow at ``path``; its load warnings go to stderr as plain lines."""
+    from ._workflow import load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AgentsMagicWarning)
+        workflow = load(path)
+    for line in workflow.warnings:
+        print(f"warning: {path}: {line}", file=sys.stderr)
+    return workflow
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,20 +82,20 @@ def _run_with_progress(workflow: Any, inputs: dict[str, Any], **options: Any) ->
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from . import _api
-    from .config._loader import load
 
     try:
         if args.command == "validate":
-            wf = load(args.file)
+            wf = _load(args.file)
             print(f"{args.file}: ok ({len(wf.spec.nodes)} nodes, {len(wf.spec.edges)} edges)")
             return 0
         if args.command == "demo":
             print(f"Running {EXAMPLE.name} with the offline mock provider\n")
-            result = _run_with_progress(load(EXAMPLE), {"text": DEMO_TEXT})
+            result = _run_with_progress(_load(EXAMPLE), {"text": DEMO_TEXT})
             _print_result(result, False)
             return 0 if result.ok else 1
         options = {"model": args.model, "provider": args.provider, "api_base": args.api_base}
-        wf, inputs = load(args.file), parse_inputs(args.input)
+        wf = _load(args.file)
+        inputs = _inputs.coerce(*parse_inputs(args.input), wf.spec.state.fields)
         result = _api.run(wf, inputs, **options) if args.json else _run_with_progress(wf, inputs, **options)
     except AgentsMagicError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)

@@ -9,7 +9,10 @@
      └── ProviderError          an LLM provider cannot be used or failed after retries
           └── NodeOutputError   a node's reply did not match its output schema
 
-Bugs are not wrapped: they keep their ordinary traceback.
+    AgentsMagicWarning          a workflow loads, but part of it will not act as written
+
+Bugs are not wrapped: they keep their ordinary traceback. Messages never carry an API key:
+every key the process knows is scrubbed from them (``sinks._redact.scrub``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def _scrub(text: str) -> str:
+    from .sinks._redact import scrub
+
+    return scrub(text)
+
+
 class AgentsMagicError(Exception):
     """Base of every error meant for the user rather than for a debugger."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_scrub(a) if isinstance(a, str) else a for a in args))
 
     def lines(self) -> list[str]:
         """The message as display lines (header first)."""
@@ -93,6 +105,7 @@ class ProviderError(AgentsMagicError):
         attempts: int = 1,
         kind: str = "error",
     ) -> None:
+        cause = _scrub(cause)  # a provider may quote the key it refused
         self.cause, self.node, self.provider, self.model = cause, node, provider, model
         self.attempts, self.kind = attempts, kind
         where = f"node `{node}`" if node else "LLM call"
@@ -102,3 +115,7 @@ class ProviderError(AgentsMagicError):
 
 class NodeOutputError(ProviderError):
     """The model's reply could not be turned into the node's declared outputs."""
+
+
+class AgentsMagicWarning(UserWarning):
+    """A workflow loaded, but part of it will not act as written (a section not implemented yet)."""

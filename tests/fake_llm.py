@@ -4,15 +4,25 @@
 prints ``PORT <n>`` once ready. ``FakeLLM`` runs that in a subprocess so the server
 never competes with the client for the GIL.
 
-Endpoints: ``POST /v1/chat/completions`` (or ``/chat/completions``), ``GET /v1/models``,
-``POST /_control`` (``{"latency_ms", "rules", "reset"}``) and ``GET /_control/requests``.
+Endpoints: ``POST /v1/chat/completions`` (or ``/chat/completions``), Anthropic's
+``POST /v1/messages``, Gemini's ``POST .../models/<m>:generateContent`` (and
+``:streamGenerateContent``), ``GET /v1/models``, ``POST /_control`` (``{"latency_ms",
+"rules", "rate_limit_rps", "reset"}``), ``GET /_control/requests`` and ``GET /_control/stats``
+(requests in flight, the most seen at once, how many were answered 429 by the rate limit).
+A request in proxy form (``POST http://host/path``) is served too and logged as ``proxied``.
+
+``rate_limit_rps`` admits that many chat requests per sliding second and answers the rest
+429 with ``Retry-After`` (whole seconds) and ``retry-after-ms``.
 
 Rules are checked in order. Each has an optional ``match`` (substring of the joined
 message contents), ``times`` (uses left; absent = unlimited), ``delay_ms`` (added to
-the global latency) and at most one behaviour: ``hang``, ``status`` (with optional
-``headers``, ``message``, ``type``, ``code``), ``raw_body``, ``tool_calls`` (a list of
-``{"name", "arguments"}``; such a rule only applies to requests that send ``tools``)
-or ``content`` (a string, or a list of strings cycled through).
+the global latency) and at most one behaviour: ``hang``, ``disconnect`` (close the
+connection without a reply), ``status`` (with optional ``headers``, ``message``, ``type``,
+``code``), ``raw_body``, ``tool_calls`` (a list of ``{"name", "arguments"}``; such a rule
+only applies to requests that send ``tools``) or ``content`` (a string, or a list of strings
+cycled through). Streamed replies also take ``stream_interval_ms`` (a pause before each
+event), ``cut_stream`` (end the body cleanly after that many events: no finish reason, no
+``[DONE]``) and ``drop_stream`` (drop the connection after that many events).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import select
 import signal
@@ -54,16 +65,20 @@ _ERRORS = {  # status -> (type, code), approximating OpenAI error bodies
 
 
 class Reply(NamedTuple):
-    """An HTTP response; ``events`` (SSE payloads) switches to chunked encoding."""
+    """An HTTP response; ``events`` (SSE payloads) switches to chunked encoding, written one
+    by one ``interval_ms`` apart; ``drop_after`` closes the connection after that many."""
 
     status: int = 200
     body: bytes = b""
     ctype: str = "application/json"
     headers: tuple = ()
     events: list | None = None
+    interval_ms: float = 0
+    drop_after: int | None = None
 
 
 HANG = Reply(status=0)
+DISCONNECT = Reply(status=-1)
 
 
 def _json(obj, status: int = 200, headers: tuple = ()) -> Reply:
@@ -86,18 +101,45 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def _encode(reply: Reply, keep_alive: bool) -> bytes:
+def _head(reply: Reply, keep_alive: bool) -> bytes:
     head = [f"HTTP/1.1 {reply.status} {_reason(reply.status)}",
             f"Content-Type: {reply.ctype}",
             "Connection: " + ("keep-alive" if keep_alive else "close")]
     head += [f"{k}: {v}" for k, v in reply.headers]
     if reply.events is None:
         head.append(f"Content-Length: {len(reply.body)}")
-        body = reply.body
     else:
         head += ["Transfer-Encoding: chunked", "Cache-Control: no-cache"]
-        body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in reply.events) + b"0\r\n\r\n"
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+
+def _chunk(event: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+def _encode(reply: Reply, keep_alive: bool) -> bytes:
+    if reply.events is None:
+        return _head(reply, keep_alive) + reply.body
+    return _head(reply, keep_alive) + b"".join(map(_chunk, reply.events)) + b"0\r\n\r\n"
+
+
+async def _write(writer: asyncio.StreamWriter, reply: Reply, keep_alive: bool) -> bool:
+    """Send ``reply``; False when the connection was dropped on purpose."""
+    if reply.events is None or not (reply.interval_ms or reply.drop_after is not None):
+        writer.write(_encode(reply, keep_alive))
+        await writer.drain()
+        return True
+    writer.write(_head(reply, keep_alive))
+    for i, event in enumerate(reply.events):
+        if i == reply.drop_after:
+            return False
+        if reply.interval_ms:
+            await writer.drain()
+            await asyncio.sleep(reply.interval_ms / 1000)
+        writer.write(_chunk(event))
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    return True
 
 
 def _text(content) -> str:
@@ -165,6 +207,9 @@ class FakeServer:
         self.rules: list[dict] = []
         self.log: deque = deque(maxlen=LOG_CAP)
         self.ids = itertools.count(1)
+        self.rate_limit_rps: float | None = None
+        self.admitted: deque = deque()  # times of requests the rate limit let through
+        self.stats = {"in_flight": 0, "max_in_flight": 0, "requests": 0, "rate_limited": 0}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one keep-alive connection."""
@@ -197,16 +242,14 @@ class FakeServer:
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await reader.readexactly(length) if length else b""
                 try:
-                    reply = await self.dispatch(method, target.split("?", 1)[0], headers, body)
+                    reply = await self.dispatch(method, target, headers, body)
                 except Exception as exc:  # surface server bugs to the test as a 500
                     reply = _error(500, repr(exc))
                 if reply is HANG:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._until_eof(reader), HANG_SECONDS)
                     return
-                writer.write(_encode(reply, keep))
-                await writer.drain()
-                if not keep:
+                if reply is DISCONNECT or not await _write(writer, reply, keep) or not keep:
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -222,12 +265,33 @@ class FakeServer:
         while await reader.read(65536):
             pass
 
-    async def dispatch(self, method: str, path: str, headers: dict, body: bytes) -> Reply:
+    async def dispatch(self, method: str, target: str, headers: dict, body: bytes) -> Reply:
+        proxied = "://" in target.split("?", 1)[0]
+        if proxied:  # absolute form, as sent to a proxy
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path, _, query = target.partition("?")
         path = path.rstrip("/")
-        if path in ("/v1/chat/completions", "/chat/completions"):
+        if proxied:
+            headers = {**headers, "x-proxied": "1"}
+        kind = ("openai" if path in ("/v1/chat/completions", "/chat/completions")
+                else "anthropic" if path.endswith("/v1/messages")
+                else "gemini" if path.endswith((":generateContent", ":streamGenerateContent"))
+                else None)
+        if kind is not None:
             if method != "POST":
                 return _error(405)
-            return await self.chat(path, headers, body)
+            self.stats["in_flight"] += 1
+            self.stats["requests"] += 1
+            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
+            try:
+                limited = self.rate_limited()
+                if limited is not None:
+                    return limited
+                if kind == "openai":
+                    return await self.chat(path, headers, body)
+                return await self.foreign(kind, path, query, headers, body)
+            finally:
+                self.stats["in_flight"] -= 1
         if path in ("/v1/models", "/models") and method == "GET":
             return _json({"object": "list", "data": [
                 {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake-llm"}]})
@@ -235,7 +299,25 @@ class FakeServer:
             return self.control(body)
         if path == "/_control/requests" and method == "GET":
             return _json(list(self.log))
+        if path == "/_control/stats" and method == "GET":
+            return _json(self.stats)
         return _error(404, f"no route for {method} {path}")
+
+    def rate_limited(self) -> Reply | None:
+        """A 429 when ``rate_limit_rps`` requests were already admitted in the last second."""
+        if not self.rate_limit_rps:
+            return None
+        now = time.monotonic()
+        while self.admitted and self.admitted[0] <= now - 1.0:
+            self.admitted.popleft()
+        if len(self.admitted) < self.rate_limit_rps:
+            self.admitted.append(now)
+            return None
+        self.stats["rate_limited"] += 1
+        wait = self.admitted[0] + 1.0 - now
+        return _error(429, "rate limit reached", headers=(
+            ("Retry-After", str(max(1, math.ceil(wait)))),
+            ("retry-after-ms", str(max(1, round(wait * 1000))))))
 
     def control(self, body: bytes) -> Reply:
         try:
@@ -243,8 +325,13 @@ class FakeServer:
         except ValueError:
             return _error(400, "invalid JSON")
         if payload.get("reset"):
-            self.rules, self.latency_ms = [], 0
+            self.rules, self.latency_ms, self.rate_limit_rps = [], 0, None
             self.log.clear()
+            self.admitted.clear()
+            self.stats.update(requests=0, max_in_flight=0, rate_limited=0)
+        if "rate_limit_rps" in payload:
+            self.rate_limit_rps = payload["rate_limit_rps"]
+            self.admitted.clear()
         if payload.get("latency_ms") is not None:
             self.latency_ms = payload["latency_ms"]
         if payload.get("rules") is not None:
@@ -279,28 +366,15 @@ class FakeServer:
         messages = [m for m in req.get("messages") or [] if isinstance(m, dict)]
         texts = [_text(m.get("content")) for m in messages]
         rule = self.pick_rule("\n".join(texts), bool(req.get("tools"))) or {}
-        if rule.get("hang"):
-            return HANG
-        delay = self.latency_ms + rule.get("delay_ms", 0)
-        if delay:
-            await asyncio.sleep(delay / 1000)
-        if "status" in rule:
-            return _error(rule["status"], rule.get("message"), rule.get("type"), rule.get("code"),
-                          tuple((rule.get("headers") or {}).items()))
-        if "raw_body" in rule:
-            return Reply(body=rule["raw_body"].encode())
+        early = await self.before_reply(rule)
+        if early is not None:
+            return early
         tool_calls = None
         content = None
         if "tool_calls" in rule:
             tool_calls = [self.tool_call(call) for call in rule["tool_calls"]]
-        elif "content" in rule:
-            content = rule["content"]
-            if isinstance(content, list):
-                n = rule.get("_served", 0)
-                rule["_served"] = n + 1
-                content = content[n % len(content)]
         else:
-            content = self.default_content(req, messages)
+            content = self.content(rule, req, messages)
         completion_text = content if tool_calls is None else " ".join(
             c["function"]["arguments"] for c in tool_calls)
         prompt_tokens = max(1, sum(len(t.split()) for t in texts))
@@ -312,13 +386,66 @@ class FakeServer:
         finish = "tool_calls" if tool_calls else "stop"
         if req.get("stream"):
             include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
-            return self.stream(meta, content, tool_calls, finish, usage if include_usage else None)
+            return _shaped(self.stream(meta, content, tool_calls, finish,
+                                       usage if include_usage else None), rule)
         message = {"role": "assistant", "content": content}
         if tool_calls:
             message["tool_calls"] = tool_calls
         return _json({**meta, "object": "chat.completion",
                       "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                       "usage": usage})
+
+    async def before_reply(self, rule: dict) -> Reply | None:
+        """Apply a rule's delay; the reply when the rule decides it alone."""
+        if rule.get("hang"):
+            return HANG
+        delay = self.latency_ms + rule.get("delay_ms", 0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        if rule.get("disconnect"):
+            return DISCONNECT
+        if "status" in rule:
+            return _error(rule["status"], rule.get("message"), rule.get("type"), rule.get("code"),
+                          tuple((rule.get("headers") or {}).items()))
+        if "raw_body" in rule:
+            return Reply(body=rule["raw_body"].encode())
+        return None
+
+    def content(self, rule: dict, req: dict, messages: list[dict]) -> str:
+        if "content" not in rule:
+            return self.default_content(req, messages)
+        content = rule["content"]
+        if isinstance(content, list):
+            n = rule.get("_served", 0)
+            rule["_served"] = n + 1
+            content = content[n % len(content)]
+        return content
+
+    async def foreign(self, kind: str, path: str, query: str, headers: dict, body: bytes) -> Reply:
+        """Anthropic's Messages API or Gemini's generateContent, text replies only."""
+        try:
+            req = json.loads(body)
+        except ValueError:
+            return _error(400, "invalid JSON body")
+        self.log.append({**req, "path": path, "headers": headers})
+        if kind == "anthropic":
+            texts = [_text(m.get("content")) for m in req.get("messages") or []]
+        else:
+            texts = [" ".join(p.get("text") or "" for p in c.get("parts") or [])
+                     for c in req.get("contents") or []]
+        rule = self.pick_rule("\n".join(texts), False) or {}
+        early = await self.before_reply(rule)
+        if early is not None:
+            return early
+        content = (rule["content"] if "content" in rule else "echo: " + (texts or [""])[-1][:60])
+        if isinstance(content, list):
+            content = self.content(rule, {}, [])
+        prompt_tokens = max(1, sum(len(t.split()) for t in texts))
+        completion_tokens = max(1, len(content.split()))
+        if kind == "anthropic":
+            return _anthropic(req, content, prompt_tokens, completion_tokens, next(self.ids), rule)
+        return _gemini(path.endswith(":streamGenerateContent"), content, prompt_tokens,
+                       completion_tokens, rule)
 
     def tool_call(self, call: dict) -> dict:
         args = call.get("arguments", {})
@@ -365,6 +492,62 @@ class FakeServer:
         events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks]
         events.append(b"data: [DONE]\n\n")
         return Reply(ctype="text/event-stream", events=events)
+
+
+def _shaped(reply: Reply, rule: dict) -> Reply:
+    """A streamed reply paced, cut short or dropped as ``rule`` asks."""
+    events = reply.events
+    if rule.get("cut_stream") is not None:
+        events = events[:rule["cut_stream"]]
+    return reply._replace(events=events, interval_ms=rule.get("stream_interval_ms", 0),
+                          drop_after=rule.get("drop_stream"))
+
+
+def _sse(events: list[tuple[str | None, dict]]) -> list[bytes]:
+    return [(f"event: {name}\n" if name else "").encode() + b"data: " + json.dumps(data).encode()
+            + b"\n\n" for name, data in events]
+
+
+def _anthropic(req: dict, content: str, prompt_tokens: int, completion_tokens: int, n: int,
+               rule: dict) -> Reply:
+    message = {"id": f"msg_fake{n}", "type": "message", "role": "assistant",
+               "model": req.get("model") or MODEL, "stop_sequence": None}
+    usage = {"input_tokens": prompt_tokens, "output_tokens": completion_tokens}
+    if not req.get("stream"):
+        return _json({**message, "content": [{"type": "text", "text": content}],
+                      "stop_reason": "end_turn", "usage": usage})
+    events = [("message_start", {"type": "message_start", "message": {
+                  **message, "content": [], "stop_reason": None,
+                  "usage": {"input_tokens": prompt_tokens, "output_tokens": 0}}}),
+              ("content_block_start", {"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}})]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": piece}})
+               for piece in _split(content)]
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta",
+                                  "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": completion_tokens}}),
+               ("message_stop", {"type": "message_stop"})]
+    return _shaped(Reply(ctype="text/event-stream", events=_sse(events)), rule)
+
+
+def _gemini(stream: bool, content: str, prompt_tokens: int, completion_tokens: int,
+            rule: dict) -> Reply:
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens,
+             "totalTokenCount": prompt_tokens + completion_tokens}
+
+    def candidate(text: str, finish: str | None) -> dict:
+        out = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        return {**out, "finishReason": finish} if finish else out
+
+    if not stream:
+        return _json({"candidates": [candidate(content, "STOP")], "usageMetadata": usage,
+                      "modelVersion": MODEL})
+    pieces = _split(content)
+    events = [(None, {"candidates": [candidate(p, None)]}) for p in pieces[:-1]]
+    events.append((None, {"candidates": [candidate(pieces[-1], "STOP")], "usageMetadata": usage}))
+    return _shaped(Reply(ctype="text/event-stream", events=_sse(events)), rule)
 
 
 async def serve(port: int = 0, latency_ms: float = 0, exit_on_stdin_eof: bool = False) -> None:
@@ -414,9 +597,15 @@ class FakeLLM:
         with self._opener.open(req, timeout=10) as resp:
             return json.load(resp)
 
-    def configure(self, latency_ms: float | None = None, rules: list[dict] | None = None) -> None:
-        """Set the global latency and/or replace the rule list (None leaves it unchanged)."""
-        self._call("/_control", {"latency_ms": latency_ms, "rules": rules})
+    def configure(self, latency_ms: float | None = None, rules: list[dict] | None = None,
+                  **extra) -> None:
+        """Set the global latency and/or replace the rule list (None leaves it unchanged);
+        ``rate_limit_rps=R`` (or None) switches the rate limit."""
+        self._call("/_control", {"latency_ms": latency_ms, "rules": rules, **extra})
+
+    def stats(self) -> dict:
+        """``in_flight``, ``max_in_flight``, ``requests`` and ``rate_limited`` since the reset."""
+        return self._call("/_control/stats")
 
     def reset(self) -> None:
         """Clear rules and the request log; latency back to 0."""

@@ -1,4 +1,6 @@
-"""Load workflow text into a validated :class:`~agents_magic.Workflow`, or raise ConfigError."""
+"""Read and validate workflow text into a :class:`WorkflowSpec` and its source map, or raise
+ConfigError. A workflow's text is at most ``MAX_TEXT_CHARS`` characters of UTF-8.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from . import _validate
 from ._schema import WorkflowSpec
 from ._sourcemap import SourceMap, format_path, parse
 
+MAX_TEXT_CHARS = 4_000_000
+UNIMPLEMENTED = ("tools", "memory", "sandbox")  # parsed and kept, not yet acted on
 _MESSAGES = {
     "missing": "missing required field `{key}`",
     "extra_forbidden": "unknown field `{key}`",
@@ -30,16 +34,42 @@ def read_source(text_or_path: str | os.PathLike[str]) -> tuple[str, str]:
     ):
         path = Path(text_or_path)
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            if path.stat().st_size > 4 * MAX_TEXT_CHARS:  # more bytes than the cap allows characters
+                raise ConfigError([_too_long(path.stat().st_size, "bytes")], str(path))
+            data = path.read_bytes()
         except OSError as exc:
             raise ConfigError([Problem(f"cannot read `{path}`: {exc.strerror}")], str(path)) from None
+        try:
+            return data.decode("utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise ConfigError([_not_utf8(data, exc.start)], str(path)) from None
     return str(text_or_path), "<string>"
+
+
+def _too_long(size: int, unit: str) -> Problem:
+    return Problem(f"the workflow is {size:,} {unit} long; the limit is {MAX_TEXT_CHARS:,} characters",
+                   hint="pass large texts as inputs instead of writing them into the YAML")
+
+
+def _not_utf8(data: bytes, offset: int) -> Problem:
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", "replace")) + 1
+    return Problem(f"the file is not UTF-8 text: byte 0x{data[offset]:02x} cannot be decoded",
+                   data.count(b"\n", 0, offset) + 1, column, hint="save the file as UTF-8")
 
 
 def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[WorkflowSpec, SourceMap]:
     """Parse and validate ``text``; every problem is collected into one ConfigError."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ConfigError([_too_long(len(text), "characters")], source)
     try:
         data, smap = parse(text, line_offset)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise ConfigError([Problem(f"malformed YAML: character {exc.character!r} is not allowed",
+                                   line + line_offset, column, hint="remove it or write it as an "
+                                   "escape in a double-quoted string")], source) from None
     except yaml.MarkedYAMLError as exc:
         # An unclosed quote or bracket is found only at a later token: point at where it opened.
         opened = exc.context_mark is not None and any(
@@ -175,25 +205,10 @@ def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list
     return out
 
 
-def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: str | None = None) -> Any:
-    """Load a workflow from YAML text or a ``.yaml`` path.
-
-    Parameters
-    ----------
-    text_or_path
-        YAML text, or the path of a ``.yaml``/``.yml`` file.
-    line_offset
-        Added to every reported line (a notebook cell's magic line counts as one).
-    name
-        Overrides ``flow.name``.
-
-    Raises
-    ------
-    ConfigError
-        Listing every problem found, each with line and column.
-    """
-    from .._workflow import Workflow
-
-    text, source = read_source(text_or_path)
-    spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
-    return Workflow(spec, text, source=source, name=name)
+def unimplemented(spec: WorkflowSpec, smap: SourceMap) -> list[str]:
+    """One note per section that is parsed but not acted on yet, with its line."""
+    found = [("nodes", i, name) for i, node in enumerate(spec.nodes)
+             for name in UNIMPLEMENTED if getattr(node, name) is not None]
+    found += [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
+    return [f"line {smap.where(path, key=True)[0]}: `{format_path(path)}` is not implemented yet "
+            "and is ignored" for path in found]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 START, END = "START", "END"
+LOOP_PREFIX = "_loop_iteration_"  # state key counting a node's runs: `_loop_iteration_<id>`
 
 
 class _Strict(BaseModel):
@@ -63,6 +64,8 @@ class LLMSettings(_Strict):
     max_retries: int | None = Field(None, ge=0)
     responses: list[Any] | None = None
     params: dict[str, Any] | None = None
+    rpm: int | None = Field(None, gt=0, description="requests per minute sent to this endpoint")
+    tpm: int | None = Field(None, gt=0, description="tokens per minute (prompt estimate + max_tokens)")
 
 
 class LLMDefaults(LLMSettings):
@@ -111,6 +114,11 @@ class Edge(_Strict):
         return self
 
     @property
+    def routed(self) -> bool:
+        """Whether the edge chooses its target at run time (``condition``, ``routes``, ``loop``)."""
+        return self.condition is not None or self.loop is not None or bool(self.routes)
+
+    @property
     def targets(self) -> list[str]:
         """Every node this edge may lead to."""
         out = self.to if isinstance(self.to, list) else ([self.to] if self.to else [])
@@ -144,6 +152,11 @@ class Node(_Strict):
         if value in (START, END):
             raise ValueError(f"`{value}` is reserved for the graph's entry and exit")
         return value
+
+    @property
+    def kind(self) -> str:
+        """Which runner executes the node: ``code`` or ``llm``."""
+        return "code" if self.code is not None else "llm"
 
     @model_validator(mode="after")
     def _prompt_or_code(self) -> Node:

@@ -1,9 +1,18 @@
-"""Parse YAML into plain Python data plus a map from data paths to line:column."""
+"""Parse YAML into plain Python data plus a map from data paths to line:column.
+
+Parsing is bounded: a document may nest collections at most ``MAX_DEPTH`` deep and expand to at
+most ``MAX_VALUES`` values (aliases included). libyaml parses when PyYAML has it; the pure-Python
+parser, which recurses once per level, only runs after a scan has checked the nesting.
+"""
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -34,12 +43,16 @@ class SourceMap:
             probe = probe[:-1]
         return self.values.get((), (None, None))
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def snippet(self, line: int | None) -> str:
         if not line:
             return ""
-        lines = self.text.splitlines()
         index = line - 1 - self.line_offset
-        return lines[index].strip() if 0 <= index < len(lines) else ""
+        text = self.lines[index].strip() if 0 <= index < len(self.lines) else ""
+        return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS - 1] + "…"
 
     def problem(self, path: Path, message: str, hint: str = "", *, key: bool = False) -> Problem:
         line, column = self.where(path, key=key)
@@ -56,7 +69,7 @@ class SourceMap:
             return line, column
         pattern = (re.compile(r"(?<![\w.])(?:\{\s*)?(?:state\.)?" + re.escape(needle) + r"(?!\w)")
                    if reference else re.compile(re.escape(needle)))
-        lines = self.text.splitlines()
+        lines = self.lines
         for index in range(line - 1 - self.line_offset, len(lines)):
             found = pattern.search(lines[index])
             if found:
@@ -75,33 +88,93 @@ def format_path(path: Path) -> str:
 def parse(text: str, line_offset: int = 0) -> tuple[Any, SourceMap]:
     """Parse ``text``; raise :class:`yaml.MarkedYAMLError` subclasses on syntax errors."""
     smap = SourceMap(text, line_offset)
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = _build(root, loader, smap, (), [], [0]) if root is not None else None
-    finally:
-        loader.dispose()
+    with _collection_paused():
+        loader, root = _compose(text)
+        try:
+            data = _build(root, loader, smap, (), [], [0]) if root is not None else None
+        finally:
+            loader.dispose()
     return data, smap
 
 
-MAX_NODES = 100_000
+MAX_VALUES = 100_000
+MAX_DEPTH = 50
+SNIPPET_CHARS = 160
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
 class StructureError(yaml.MarkedYAMLError):
-    """Valid YAML that cannot be a workflow: duplicate or unhashable keys, recursive aliases."""
+    """Valid YAML that cannot be a workflow: duplicate or unhashable keys, recursive aliases,
+    nesting beyond ``MAX_DEPTH``, more than ``MAX_VALUES`` values."""
+
+
+def _too_deep(mark: Any) -> StructureError:
+    return StructureError(None, None, f"lists and mappings are nested more than {MAX_DEPTH} "
+                          "levels deep", mark)
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Building tens of thousands of small objects triggers garbage collections that free
+    nothing and, in a large process, cost more than the parse itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compose(text: str) -> tuple[Any, yaml.Node | None]:
+    """The loader and the document's root node. libyaml (its own nesting limit keeps it safe)
+    when PyYAML has it; else, or to word a syntax error as users know it, the pure-Python parser
+    after a scan of its nesting."""
+    if _FAST_LOADER is not None:
+        loader = _FAST_LOADER(text)
+        try:
+            return loader, loader.get_single_node()
+        except yaml.YAMLError:
+            loader.dispose()
+    _check_depth(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        return loader, loader.get_single_node()
+    except BaseException:
+        loader.dispose()
+        raise
+
+
+def _check_depth(text: str) -> None:
+    """Walk the event stream (no recursion) and stop at the first collection nested too deep."""
+    loader = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _too_deep(event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
 
 
 def _build(node: yaml.Node, loader: yaml.SafeLoader, smap: SourceMap, path: Path,
            stack: list[int], count: list[int]) -> Any:
     count[0] += 1
-    if count[0] > MAX_NODES:  # aliases can multiply a small text into a huge document
-        raise StructureError(None, None, f"the document expands to over {MAX_NODES} values",
+    if count[0] > MAX_VALUES:  # aliases can multiply a small text into a huge document
+        raise StructureError(None, None, f"the document expands to over {MAX_VALUES} values",
                              node.start_mark)
     if id(node) in stack:
         raise StructureError(None, None, "an alias refers to itself", node.start_mark)
     smap.values.setdefault(path, (node.start_mark.line + 1 + smap.line_offset, node.start_mark.column + 1))
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
+    if len(stack) >= MAX_DEPTH:
+        raise _too_deep(node.start_mark)
     stack.append(id(node))
     try:
         if isinstance(node, yaml.SequenceNode):

@@ -13,13 +13,12 @@ from ..errors import Problem
 from . import _types
 from ._conditions import ConditionSyntaxError, compile_condition
 from ._graph import reachable, reverse
-from ._schema import END, START
+from ._schema import END, LOOP_PREFIX, START
 from ._sourcemap import SourceMap, format_path
 from ._template import placeholders, reference
 
 PROVIDERS = ("openai", "anthropic", "google", "gemini", "ollama", "mock", "azure", "groq",
              "mistral", "bedrock", "vertex_ai", "openrouter", "together_ai", "deepseek", "xai")
-LOOP_PREFIX = "_loop_iteration_"
 
 
 def did_you_mean(word: Any, choices: Any) -> str:
@@ -40,6 +39,7 @@ class _Checker:
         self.nodes = _dicts(data.get("nodes"))
         self.edges = _dicts(data.get("edges"))
         self.ids = [n.get("id") for _, n in self.nodes if isinstance(n.get("id"), str)]
+        self.known = {*self.ids, START, END}
 
     def add(self, path: tuple[Any, ...], message: str, hint: str = "", *, key: bool = False) -> None:
         self.problems.append(self.smap.problem(path, message, hint, key=key))
@@ -79,6 +79,11 @@ class _Checker:
             self.add_at(where, text, f"empty reference `{text}`")
             return
         head = path[0]
+        if any(part.startswith("_") for part in path[1:]) or (
+                head.startswith("_") and not head.startswith(LOOP_PREFIX)):
+            self.add_at(where, text, f"`{text}`: names starting with `_` are not allowed",
+                        "refer to state fields and their keys", reference=reference)
+            return
         if head in locals_ or head.startswith(LOOP_PREFIX):
             return
         if head not in self.fields:
@@ -176,7 +181,7 @@ class _Checker:
         if not isinstance(name, str):
             return
         allowed = [START] if source else [END]
-        if name in self.ids or name in allowed:
+        if name in self.known and name != (END if source else START):
             return
         if name == (END if source else START):
             self.add(path, f"an edge cannot {'leave END' if source else 'enter START'}")

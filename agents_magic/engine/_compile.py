@@ -8,14 +8,16 @@ branch has finished (see :func:`joins`).
 from __future__ import annotations
 
 import typing
-from collections import deque
 from typing import Annotated, Any, Awaitable, Callable
 
 from ..config._conditions import compile_condition
-from ..config._graph import reachable
-from ..config._schema import END, START, Edge, WorkflowSpec
+from ..config._graph import reachable, reverse
+from ..config._schema import END, LOOP_PREFIX, START, Edge, WorkflowSpec
 
-LOOP_PREFIX = "_loop_iteration_"
+# Channels of the graph state that drive a run (so a checkpoint holds everything a resumed run
+# needs): node visits, calls made per node (mock scripts), and passes of each `loop:` edge.
+VISITS, CALLS, LOOP_PASSES = "_am_visits", "_am_calls", "_am_loop_passes"
+INTERNAL = (VISITS, CALLS, LOOP_PASSES)
 
 
 class RoutingError(RuntimeError):
@@ -27,10 +29,52 @@ def _last(_old: Any, new: Any) -> Any:
     return new
 
 
+def _merge(old: dict[str, int] | None, new: dict[str, int]) -> dict[str, int]:
+    return {**(old or {}), **new}
+
+
 def cyclic_nodes(spec: WorkflowSpec) -> set[str]:
-    """Nodes that can run more than once (they lie on a cycle)."""
+    """Nodes that can run more than once: those on a cycle (Tarjan's strongly connected
+    components, iteratively, so it is linear in the size of the graph)."""
     succ = successors(spec)
-    return {n.id for n in spec.nodes if n.id in reachable(succ, succ.get(n.id, set()))}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cyclic: set[str] = set()
+    for root in list(succ):
+        if root in index:
+            continue
+        work = [(root, iter(succ.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(succ.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in succ.get(node, ()):
+                    cyclic.update(component)
+    return cyclic - {START, END}
 
 
 def successors(spec: WorkflowSpec) -> dict[str, set[str]]:
@@ -40,41 +84,36 @@ def successors(spec: WorkflowSpec) -> dict[str, set[str]]:
     return succ
 
 
-def _distances(succ: dict[str, set[str]], start: str) -> dict[str, int]:
-    dist, queue = {start: 0}, deque([start])
-    while queue:
-        node = queue.popleft()
-        for nxt in succ.get(node, ()):
-            if nxt not in dist:
-                dist[nxt] = dist[node] + 1
-                queue.append(nxt)
-    return dist
-
-
 def joins(spec: WorkflowSpec) -> dict[str, list[str] | None]:
-    """Each fan-out's join (the branches' common successor) and how it waits.
+    """Where the branches of each fan-out meet, and how the meeting node waits.
 
-    When every branch is a plain chain, the join waits on one edge from the branches' last
-    nodes (``[sources]``), which also nests. When a branch routes or loops, which nodes will
-    reach the join is only known at run time: the join is then deferred (``None``) and LangGraph
-    runs it once every running branch has finished.
+    The rule: a node reached from several branches of one fan-out (``to: [a, b, ...]``) runs
+    once, after every one of those branches that can still reach it has got there; branches
+    that cannot reach it (``c -> END``) are not waited for. When the branches feeding a join
+    are plain chains, the join waits on one edge from their last nodes (``[sources]``; this
+    nests). When one of them routes or loops, which branches arrive is known only at run time:
+    the join is then deferred (``None``) and runs once, when nothing else is left to run.
     """
     succ = successors(spec)
-    routed = {e.from_ for e in spec.edges if e.condition is not None or e.loop is not None or e.routes}
+    pred = reverse(succ)
+    routed = {e.from_ for e in spec.edges if e.routed}
     cyclic = cyclic_nodes(spec)
     out: dict[str, list[str] | None] = {}
     for edge in spec.edges:
         if not isinstance(edge.to, list) or len(edge.to) < 2:
             continue
-        dists = [_distances(succ, t) for t in edge.to]
-        common = set.intersection(*(set(d) for d in dists)) - {END, *edge.to}
-        if not common:
-            continue
-        join = min(common, key=lambda n: (max(d[n] for d in dists), sum(d[n] for d in dists), n))
-        branch = reachable(succ, edge.to, stop=join)
-        sources = sorted(n for n in branch if join in succ.get(n, ()))
-        plain = not (branch & (routed | cyclic)) and out.get(join, []) is not None
-        out[join] = sorted(set(out.get(join) or []) | set(sources)) if plain else None
+        branches: dict[str, set[int]] = {}  # node -> the branches it is reachable from
+        for index, target in enumerate(edge.to):
+            for node in reachable(succ, [target]):
+                branches.setdefault(node, set()).add(index)
+        for join, arriving in branches.items():
+            feeders = [p for p in pred.get(join, ()) if p in branches]
+            if (join == END or join in edge.to or len(arriving) < 2 or len(feeders) < 2
+                    or len({frozenset(branches[p]) for p in feeders}) < 2):
+                continue  # not where branches meet (a chain after a join, or inside one branch)
+            region = reachable(succ, [edge.to[i] for i in arriving], stop=join)
+            plain = not (region & (routed | cyclic)) and out.get(join, []) is not None
+            out[join] = sorted(set(out.get(join) or []) | set(feeders)) if plain else None
     return out
 
 
@@ -86,6 +125,8 @@ def state_schema(spec: WorkflowSpec) -> type:
     keys: dict[str, Any] = {name: Annotated[Any, _last] for name in spec.state.fields}
     for node_id in cyclic_nodes(spec):
         keys[LOOP_PREFIX + node_id] = Annotated[int, _last]
+    for channel in INTERNAL:
+        keys[channel] = Annotated[dict, _merge]
     return typing.TypedDict("WorkflowState", keys, total=False)  # type: ignore[operator]
 
 
@@ -110,9 +151,8 @@ def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: R
     for edge in spec.edges:
         by_source.setdefault(edge.from_, []).append(edge)
     for source, edges in by_source.items():
-        plain = [t for e in edges if e.condition is None and e.loop is None and not e.routes
-                 for t in (e.to if isinstance(e.to, list) else [e.to])]
-        routed = [e for e in edges if e.condition is not None or e.loop is not None or e.routes]
+        plain = [t for e in edges if not e.routed for t in e.targets]
+        routed = [e for e in edges if e.routed]
         if routed:
             targets = sorted({t for e in edges for t in e.targets})
             router = make_router(source, routed, plain)

@@ -1,7 +1,10 @@
-"""Run a workflow: inputs checked, graph compiled once, nodes called, events emitted to sinks.
+"""Run a workflow: inputs checked, graph compiled once, nodes run by their runners, events emitted.
 
-The compiled graph is cached on the workflow; everything that belongs to one run lives in a
-:class:`RunContext` passed through LangGraph's ``config``, so runs share nothing mutable.
+The compiled graph is cached on the workflow. What drives a run's behaviour (visits, calls per
+node, loop passes) lives in the graph state, so a LangGraph checkpointer can save a run and
+:func:`execute` with ``resume=True`` can continue it from the node that failed. What only
+observes a run (events, totals, result rows) lives in a :class:`RunContext` passed through
+LangGraph's ``config``; runs share nothing mutable.
 """
 
 from __future__ import annotations
@@ -10,20 +13,17 @@ import asyncio
 import time
 import uuid
 import warnings
-from collections import Counter
 from typing import Any, Iterable
 
 from langchain_core.runnables import RunnableConfig
 
-from ..config._schema import Edge, Node
-from ..config._template import reference, render
+from .._result import RunResult
+from ..config._schema import LOOP_PREFIX, Edge, Node
 from ..errors import AgentsMagicError, BudgetExceeded
 from . import _llm
-from ._compile import LOOP_PREFIX, RoutingError, build, compile_conditions, cyclic_nodes
-from ._structured import OutputMismatch, OutputSpec
-from .events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunEvent, RunFinished,
-                     RunStarted, Sink, TokenDelta)
-from .._result import RunResult
+from ._compile import CALLS, INTERNAL, LOOP_PASSES, VISITS, RoutingError, build, compile_conditions, cyclic_nodes
+from ._runners import NodeOutcome, NodeRunner, Step, runner_for
+from .events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished, RunStarted, Sink
 
 
 class LoopLimitError(AgentsMagicError):
@@ -31,13 +31,12 @@ class LoopLimitError(AgentsMagicError):
 
 
 class RunContext:
-    """Mutable bookkeeping of one run."""
+    """What observes one run: sinks, totals, result rows, budget reservations."""
 
     def __init__(self, workflow: Any, sinks: Iterable[Sink], targets: dict[str, _llm.Target],
                  stream: bool, run_id: str | None, cache: _llm.Cache | None = None,
-                 budget_usd: float | None = None, box: list[RunResult] | None = None,
+                 budget_usd: float | None = None, result_holder: list[RunResult] | None = None,
                  max_concurrency: int | None = None) -> None:
-        spec = workflow.spec
         self.workflow = workflow
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.sinks = list(sinks)
@@ -45,28 +44,18 @@ class RunContext:
         self.stream = stream
         self.cache = cache
         self.budget_usd = budget_usd
-        self.box = box if box is not None else []  # receives the result even when cancelled
-        self.execution = spec.config.execution
-        self.semaphore = asyncio.Semaphore(max_concurrency or self.execution.max_concurrency)
+        # Receives the result even when the caller's await is cancelled.
+        self.result_holder = result_holder if result_holder is not None else []
+        self.execution = workflow.spec.config.execution
+        self.max_concurrency = max_concurrency or self.execution.max_concurrency
         self.state: dict[str, Any] = {}
-        self.visits: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
-        self.loop_passes: Counter[str] = Counter()  # per `loop:` edge, since the loop was entered
-        self.cyclic = cyclic_nodes(spec)
-        self.result: RunResult | None = None
         self.rows: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.cost_usd = 0.0
-        self.reserved_usd = 0.0  # estimates of budgeted calls in flight
-        self.spent: dict[tuple[str, int], _llm.Completion] = {}  # calls made by a node still running
         self.tokens = 0
+        self.reserved_usd = 0.0  # budget held by calls in flight
         self.started = time.time()
         self._broken_sinks: set[int] = set()
-
-    def calls_for(self, node_id: str) -> int:
-        """Index of this call among the node's calls in the run (for scripted mock replies)."""
-        self.calls[node_id] += 1
-        return self.calls[node_id] - 1
 
     def emit(self, event: RunEvent) -> None:
         for sink in self.sinks:
@@ -79,153 +68,140 @@ class RunContext:
                 warnings.warn(f"agents_magic: sink {sink!r} failed and was detached: {exc!r}",
                               RuntimeWarning, stacklevel=2)
 
+    def add_spend(self, cost_usd: float, tokens: int) -> None:
+        self.cost_usd += cost_usd
+        self.tokens += tokens
+
+    def reserve(self, node_id: str, amount: float) -> float:
+        """Hold ``amount`` of the budget for a call about to be sent, or raise BudgetExceeded.
+
+        Calls in flight hold their worst case (prompt plus the largest reply), so parallel
+        branches cannot all pass the check before anything is spent: total spend stays within
+        the budget plus the estimation error of one call.
+        """
+        if self.budget_usd is None:
+            return 0.0
+        committed = self.cost_usd + self.reserved_usd
+        if committed + amount > self.budget_usd:
+            raise BudgetExceeded(
+                f"node `{node_id}` not called: ${committed:.6f} spent or reserved + up to "
+                f"${amount:.6f} for this call would exceed the budget of ${self.budget_usd:g}")
+        self.reserved_usd += amount
+        return amount
+
+    def release(self, amount: float) -> None:
+        self.reserved_usd -= amount
+
+    def _row(self, step: Step, status: str, ended: float, error: str | None, cached: bool) -> dict[str, Any]:
+        target, usage = step.target, step.usage
+        row = {"node_id": step.node.id, "iteration": step.iteration, "status": status,
+               "model": target.model if target else "", "provider": target.provider if target else "",
+               "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+               "cost_usd": usage.cost_usd, "duration_ms": (ended - step.started) * 1000,
+               "started_at": step.started, "cached": cached, "attempts": usage.attempts,
+               "error": error}
+        self.rows.append(row)
+        return row
+
+    def finished(self, step: Step, outcome: NodeOutcome, updates: dict[str, Any]) -> None:
+        ended = time.time()
+        self.state.update(public_state(updates))
+        row = self._row(step, "succeeded", ended, None, outcome.cached)
+        self.emit(NodeFinished(self.run_id, step.node.id, step.iteration, ended, step.started,
+                               row["duration_ms"], row["provider"], row["model"],
+                               row["prompt_tokens"], row["completion_tokens"], row["cost_usd"],
+                               outcome.cached, outcome.updates, outcome.prompt, outcome.response,
+                               row["attempts"]))
+
+    def failed(self, step: Step, status: str, kind: str, message: str, attempts: int) -> None:
+        ended = time.time()
+        step.usage.attempts = max(step.usage.attempts, attempts)
+        row = self._row(step, status, ended, message, False)
+        self.emit(NodeFailed(self.run_id, step.node.id, step.iteration, ended, step.started,
+                             row["duration_ms"], row["provider"], row["model"], message, kind,
+                             row["attempts"], row["prompt_tokens"], row["completion_tokens"],
+                             row["cost_usd"], status))
+
 
 def _ctx(config: RunnableConfig) -> RunContext:
     return config["configurable"]["am_ctx"]
 
 
-def _make_node(node: Node) -> Any:
-    output = OutputSpec.of(node)
-    renames = {local: reference(ref) for local, ref in (node.inputs or {}).items()}
-    instructions = output.instructions()
+class _Facts:
+    """What the wrapper needs to know of the graph, computed once per workflow."""
+
+    def __init__(self, workflow: Any) -> None:
+        spec = workflow.spec
+        self.cyclic = cyclic_nodes(spec)
+        self.loop_sources = {e.from_ for e in spec.edges if e.loop is not None}
+        self.loop_exits: dict[str, list[str]] = {}
+        for edge in spec.edges:
+            if edge.loop is not None:
+                self.loop_exits.setdefault(edge.loop.exit_to, []).append(edge.from_)
+
+
+def _node_function(node: Node, runner: NodeRunner, facts: _Facts) -> Any:
+    """The one wrapper around every runner: visits, limits, events, timing, usage, rows, errors."""
+    passes_reset = {source: 0 for source in facts.loop_exits.get(node.id, ())}
+    counts_loop = node.id in facts.loop_sources
+    cyclic = node.id in facts.cyclic
 
     async def run_node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        ctx = _ctx(config)
-        ctx.visits[node.id] += 1
-        iteration = ctx.visits[node.id]
-        target = ctx.targets[node.id]
-        started = time.time()
-        ctx.emit(NodeStarted(ctx.run_id, node.id, iteration, started, target.provider, target.model))
-        prompt = ""
+        run = _ctx(config)
+        iteration = (state.get(VISITS) or {}).get(node.id, 0) + 1
+        step = Step(run, node, iteration, (state.get(CALLS) or {}).get(node.id, 0))
+        target = step.target
+        run.emit(NodeStarted(run.run_id, node.id, iteration, step.started,
+                             target.provider if target else "", target.model if target else "",
+                             node.kind))
         try:
-            if iteration > ctx.execution.max_iterations:
+            if iteration > run.execution.max_iterations:
                 raise LoopLimitError(
                     f"node `{node.id}` would run a {iteration}th time, over "
-                    f"config.execution.max_iterations={ctx.execution.max_iterations}")
-            prompt = render(node.prompt or "", state, renames)
-            messages = ([{"role": "system", "content": instructions}] if instructions else []) + [
-                {"role": "user", "content": prompt}]
-            completion, updates, attempts = await _call(ctx, node, target, output, messages, iteration)
+                    f"config.execution.max_iterations={run.execution.max_iterations}")
+            outcome = await runner.run(state, step)
         except asyncio.CancelledError:
+            step.bill_cancelled_call()
+            run.failed(step, "cancelled", "cancelled", "cancelled while running", 0)
             raise
         except Exception as exc:
-            kind = getattr(exc, "kind", type(exc).__name__)
-            attempts = getattr(exc, "attempts", 1)
-            _record_failure(ctx, node.id, iteration, started, target, exc, kind, attempts)
+            run.failed(step, "failed", getattr(exc, "kind", type(exc).__name__), str(exc),
+                       getattr(exc, "attempts", 1))
             raise
-        if node.id in ctx.cyclic:
+        updates = dict(outcome.updates)
+        updates[VISITS] = {node.id: iteration}
+        if step.usage.calls:
+            updates[CALLS] = {node.id: step.prior_calls + step.usage.calls}
+        if cyclic:
             updates[LOOP_PREFIX + node.id] = iteration
-        ended = time.time()
-        duration = (ended - started) * 1000
-        ctx.state.update(updates)
-        ctx.spent.pop((node.id, iteration), None)
-        ctx.cost_usd += completion.cost_usd
-        ctx.tokens += completion.prompt_tokens + completion.completion_tokens
-        ctx.rows.append({
-            "node_id": node.id, "iteration": iteration, "status": "succeeded",
-            "model": target.model, "provider": target.provider,
-            "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-            "cost_usd": completion.cost_usd, "duration_ms": duration, "started_at": started,
-            "cached": completion.cached, "attempts": attempts, "error": None})
-        ctx.emit(NodeFinished(ctx.run_id, node.id, iteration, ended, started, duration,
-                              target.provider, target.model, completion.prompt_tokens,
-                              completion.completion_tokens, completion.cost_usd, completion.cached,
-                              updates, prompt, completion.text, attempts))
+        if counts_loop or passes_reset:
+            passes = dict(passes_reset)
+            if counts_loop:
+                passes[node.id] = (state.get(LOOP_PASSES) or {}).get(node.id, 0) + 1
+            updates[LOOP_PASSES] = passes
+        run.finished(step, outcome, updates)
         return updates
 
+    run_node.__name__ = node.id
     return run_node
-
-
-async def _call(ctx: RunContext, node: Node, target: _llm.Target, output: OutputSpec,
-                messages: list[dict[str, str]], iteration: int) -> tuple[Any, dict[str, Any], int]:
-    """One model call plus, when the reply does not fit the schema, one repair round-trip."""
-    on_token = (lambda text: ctx.emit(TokenDelta(ctx.run_id, node.id, text))) if ctx.stream else None
-
-    def on_retry(attempt: int, delay: float, error: Any) -> None:
-        ctx.emit(NodeRetrying(ctx.run_id, node.id, attempt, delay, str(error), error.kind))
-
-    async def once(msgs: list[dict[str, str]], index: int) -> _llm.Completion:
-        guess = 0.0
-        if ctx.budget_usd is not None:
-            # Calls in flight reserve their estimate, so parallel branches cannot all pass the
-            # check while nothing has been spent yet.
-            guess = _llm.estimate_cost(target, msgs)
-            committed = ctx.cost_usd + ctx.reserved_usd
-            if committed + guess > ctx.budget_usd:
-                raise BudgetExceeded(
-                    f"node `{node.id}` not called: ${committed:.6f} spent or reserved + about "
-                    f"${guess:.6f} for this call would exceed the budget of ${ctx.budget_usd:g}")
-            ctx.reserved_usd += guess
-        try:
-            async with ctx.semaphore:
-                return await _llm.complete(target, msgs, response_format=output.response_format(),
-                                           on_token=on_token, on_retry=on_retry, node_id=node.id,
-                                           call_index=index, backoff_s=ctx.execution.retry_backoff,
-                                           cache=ctx.cache)
-        finally:
-            ctx.reserved_usd -= guess
-
-    first = await once(messages, ctx.calls_for(node.id))
-    try:
-        return first, output.parse(first.text), first.attempts
-    except OutputMismatch as exc:
-        problem = str(exc)
-    ctx.spent[(node.id, iteration)] = first  # paid for even if the node fails from here
-    repair = messages + [
-        {"role": "assistant", "content": first.text},
-        {"role": "user", "content": f"That reply was invalid: {problem}. Reply again with only "
-                                    "the JSON object the schema asks for."}]
-    second = await once(repair, ctx.calls_for(node.id))
-    merged = _llm.Completion(second.text, first.prompt_tokens + second.prompt_tokens,
-                             first.completion_tokens + second.completion_tokens,
-                             first.cost_usd + second.cost_usd, first.attempts + second.attempts)
-    ctx.spent[(node.id, iteration)] = merged
-    try:
-        return merged, output.parse(second.text), merged.attempts
-    except OutputMismatch as exc:
-        from ..errors import NodeOutputError
-
-        raise NodeOutputError(f"{exc} (also after one repair request)", node=node.id,
-                              provider=target.provider, model=target.model,
-                              attempts=merged.attempts, kind="invalid_output") from None
-
-
-def _record_failure(ctx: RunContext, node_id: str, iteration: int, started: float,
-                    target: _llm.Target, exc: BaseException, kind: str, attempts: int) -> None:
-    ended = time.time()
-    duration = (ended - started) * 1000
-    message = str(exc)
-    spent = ctx.spent.pop((node_id, iteration), None) or _llm.Completion("", 0, 0, 0.0)
-    ctx.cost_usd += spent.cost_usd
-    ctx.tokens += spent.prompt_tokens + spent.completion_tokens
-    ctx.rows.append({
-        "node_id": node_id, "iteration": iteration, "status": "failed", "model": target.model,
-        "provider": target.provider, "prompt_tokens": spent.prompt_tokens,
-        "completion_tokens": spent.completion_tokens, "cost_usd": spent.cost_usd,
-        "duration_ms": duration, "started_at": started, "cached": False, "attempts": attempts,
-        "error": message})
-    ctx.emit(NodeFailed(ctx.run_id, node_id, iteration, ended, started, duration, target.provider,
-                        target.model, message, kind, attempts))
 
 
 def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
     conditions = compile_conditions(edges)
 
     def route(state: dict[str, Any], config: RunnableConfig) -> Any:
-        ctx = _ctx(config)
         for edge in edges:
             if edge.loop is not None:
-                # Passes are counted per entry into the loop, so an outer loop that comes back
-                # gets a fresh `max_iterations`.
+                # Passes are counted per entry into the loop (the exit node resets them), so an
+                # outer loop that comes back gets a fresh `max_iterations`.
                 loop = edge.loop
-                passes = ctx.loop_passes[source] + 1
+                passes = (state.get(LOOP_PASSES) or {}).get(source, 0)
                 if state.get(loop.condition_field) or passes >= loop.max_iterations:
-                    ctx.loop_passes[source] = 0
                     if not state.get(loop.condition_field):
-                        ctx.warnings.append(f"loop at `{source}` stopped after max_iterations="
-                                            f"{loop.max_iterations} without `{loop.condition_field}`")
+                        _ctx(config).warnings.append(
+                            f"loop at `{source}` stopped after max_iterations={loop.max_iterations} "
+                            f"without `{loop.condition_field}`")
                     return loop.exit_to
-                ctx.loop_passes[source] = passes
                 return edge.to if isinstance(edge.to, str) else source
             if edge.condition is not None and conditions[edge.condition](state):
                 return edge.to
@@ -241,50 +217,81 @@ def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
     return route
 
 
-def _compiled(workflow: Any) -> Any:
+def compiled(workflow: Any) -> Any:
+    """The workflow's LangGraph graph, compiled once and kept on the workflow."""
     graph = workflow._compiled.get("graph")
     if graph is None:
-        graph = workflow._compiled["graph"] = build(workflow.spec, _make_node, _make_router)
+        facts = _Facts(workflow)
+        graph = workflow._compiled["graph"] = build(
+            workflow.spec, lambda node: _node_function(node, runner_for(node), facts), _make_router)
     return graph
+
+
+def public_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The state without the channels that only drive the engine."""
+    return {k: v for k, v in state.items() if k not in INTERNAL}
 
 
 async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks: Iterable[Sink] = (),
                   model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False,
-                  run_id: str | None = None, box: list[RunResult] | None = None,
+                  run_id: str | None = None, result_holder: list[RunResult] | None = None,
                   cache: _llm.Cache | None = None, budget_usd: float | None = None,
                   fallback_llm: dict[str, Any] | None = None,
-                  max_concurrency: int | None = None) -> RunResult:
+                  max_concurrency: int | None = None, checkpointer: Any = None,
+                  resume: bool = False, spent_before: tuple[float, int] = (0.0, 0)) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
-    call); a run that starts always ends with a RunFinished event and a RunResult."""
+    call); a run that starts always ends with a RunFinished event and a RunResult.
+
+    With a ``checkpointer`` (a LangGraph saver), the run's state is saved when it ends, keyed
+    by ``run_id``. ``resume=True`` continues that saved run instead of starting one: nodes that
+    finished are not run again, the node that failed or was cancelled runs anew; ``inputs``
+    are then the original inputs (for events) and ``spent_before`` what earlier attempts cost.
+    """
     state = workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
-    graph = _compiled(workflow)
-    ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, box, max_concurrency)
-    ctx.state = dict(state)
+    graph = compiled(workflow)
+    ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, result_holder,
+                     max_concurrency)
+    ctx.cost_usd, ctx.tokens = spent_before
+    configurable: dict[str, Any] = {"am_ctx": ctx, "thread_id": ctx.run_id}
+    options: dict[str, Any] = {}
+    if checkpointer is not None:
+        from langgraph.constants import CONFIG_KEY_CHECKPOINTER
+
+        configurable[CONFIG_KEY_CHECKPOINTER] = checkpointer
+        options["durability"] = "exit"  # one write when the run ends: no cost per step
+    limit = ctx.execution.max_iterations * (len(workflow.spec.nodes) + 2) + 10
+    config: RunnableConfig = {"configurable": configurable, "recursion_limit": limit}
+    if resume:
+        saved = await graph.aget_state(config)
+        if not saved.values:
+            raise AgentsMagicError(f"run `{ctx.run_id}` has no checkpoint to resume from")
+        ctx.state = public_state(saved.values)
+    else:
+        ctx.state = dict(state)
     ctx.emit(RunStarted(ctx.run_id, workflow.name, dict(state), ctx.started,
-                        tuple(workflow.node_ids), workflow.yaml))
+                        tuple(workflow.node_ids), workflow.yaml, resume))
     t0 = time.perf_counter()
     status, error = "succeeded", None
-    limit = ctx.execution.max_iterations * (len(workflow.spec.nodes) + 2) + 10
     try:
-        final = await graph.ainvoke(state, config={"configurable": {"am_ctx": ctx},
-                                                   "recursion_limit": limit})
-        ctx.state.update(final or {})
+        final = await graph.ainvoke(None if resume else state, config=config, **options)
+        ctx.state.update(public_state(final or {}))
     except asyncio.CancelledError:
-        status, error = "cancelled", "the run was cancelled"
-        _finish(ctx, status, error, t0)
+        _finish(ctx, "cancelled", "the run was cancelled", t0)
         raise
     except BudgetExceeded as exc:
         status, error = "budget_exceeded", str(exc)
     except (AgentsMagicError, RoutingError) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:
+        from langgraph.errors import GraphRecursionError
+
         from ..config._conditions import ConditionRuntimeError
 
         status, error = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if not isinstance(exc, ConditionRuntimeError) and "Recursion limit" not in str(exc):
+        if not isinstance(exc, (ConditionRuntimeError, GraphRecursionError)):
             _finish(ctx, status, f"{type(exc).__name__}: {error}", t0)  # sinks see the run end
             raise  # a bug: keep its traceback
     return _finish(ctx, status, error, t0)
@@ -295,8 +302,7 @@ def _finish(ctx: RunContext, status: str, error: str | None, t0: float) -> RunRe
     outputs = dict(ctx.state)
     ctx.emit(RunFinished(ctx.run_id, status, outputs, time.time(), duration, ctx.cost_usd,
                          ctx.tokens, error, tuple(ctx.warnings)))
-    ctx.result = RunResult(ctx.run_id, ctx.workflow.name, status, outputs, error, ctx.cost_usd,
-                           ctx.tokens, duration, ctx.rows, ctx.warnings)
-    ctx.box.append(ctx.result)
-    return ctx.result
-
+    result = RunResult(ctx.run_id, ctx.workflow.name, status, outputs, error, ctx.cost_usd,
+                       ctx.tokens, duration, ctx.rows, ctx.warnings)
+    ctx.result_holder.append(result)
+    return result

@@ -11,22 +11,31 @@ from typing import Any, Callable, Union
 
 @dataclass(frozen=True)
 class RunStarted:
+    """A run began; ``resumed`` when it continues an earlier failed or cancelled run of the
+    same ``run_id`` from its checkpoint (the totals of :class:`RunFinished` then include what
+    the earlier attempts spent)."""
+
     run_id: str
     workflow: str
     inputs: dict[str, Any]
     at: float
     nodes: tuple[str, ...] = ()
     yaml: str = ""
+    resumed: bool = False
 
 
 @dataclass(frozen=True)
 class NodeStarted:
+    """A node execution began. Exactly one closing event follows it: :class:`NodeFinished` or
+    :class:`NodeFailed` (whose ``status`` is ``failed`` or ``cancelled``)."""
+
     run_id: str
     node_id: str
     iteration: int
     at: float
     provider: str = ""
     model: str = ""
+    kind: str = "llm"
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,10 @@ class NodeFinished:
 
 @dataclass(frozen=True)
 class NodeFailed:
+    """A node execution ended without a result: it ``failed``, or was ``cancelled`` (by the
+    user, a budget stop or a failing sibling branch). Usage counts every call it paid for,
+    including, for a cancelled call in flight, the prompt tokens a provider bills anyway."""
+
     run_id: str
     node_id: str
     iteration: int
@@ -94,6 +107,11 @@ class NodeFailed:
     error: str
     kind: str
     attempts: int = 1
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    status: str = "failed"  # failed | cancelled
+    prompt: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from IPython.core.error import UsageError
 
-from ..config._loader import load
+from .._workflow import load
 from ..display._notes import Estimate, Note, Plan, RunDetail
 from ..errors import InputError
 from . import _namespace
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .._result import RunResult
+    from .._settings import Settings
     from .._workflow import Workflow
 
 CELL_LINE_OFFSET = 1  # the %%workflow line sits above the YAML
@@ -51,13 +52,13 @@ def typed_inputs(workflow: Workflow, values: dict[str, Any], raw: dict[str, str]
     return _namespace.coerce(values, raw, workflow.spec.state.fields)
 
 
-def resolve_targets(workflow: Workflow, model: str | None, provider: str | None) -> dict[str, Any]:
+def resolve_targets(workflow: Workflow, model: str | None, provider: str | None,
+                    settings: Settings) -> dict[str, Any]:
     """Every node's LLM, resolved as a run would, without calling any (nor importing LangGraph)."""
-    from .. import _settings
     from ..engine import _llm
 
     overrides = {k: v for k, v in {"model": model, "provider": provider}.items() if v}
-    return _llm.resolve_nodes(workflow.spec, overrides, _settings.settings.llm_fallback)
+    return _llm.resolve_nodes(workflow.spec, overrides, settings.llm_fallback)
 
 
 def _llm_summary(targets: dict[str, Any]) -> str:
@@ -80,8 +81,8 @@ def _input_summary(workflow: Workflow, inputs: dict[str, Any]) -> str:
 
 
 def _checked_lines(workflow: Workflow, inputs: dict[str, Any], model: str | None,
-                   provider: str | None, counts: dict[str, int]) -> list[str]:
-    targets = resolve_targets(workflow, model, provider)
+                   provider: str | None, counts: dict[str, int], settings: Settings) -> list[str]:
+    targets = resolve_targets(workflow, model, provider, settings)
     spec = workflow.spec
     return [
         f"nodes: {len(spec.nodes)} · edges: {len(spec.edges)} · conditional edges: "
@@ -91,19 +92,21 @@ def _checked_lines(workflow: Workflow, inputs: dict[str, Any], model: str | None
     ]
 
 
-def plan(workflow: Workflow, inputs: dict[str, Any], *, model: str | None, provider: str | None) -> Plan:
+def plan(workflow: Workflow, inputs: dict[str, Any], *, model: str | None, provider: str | None,
+         settings: Settings) -> Plan:
     """``--dry-run``: every check a run makes before its first call, and the graph."""
     from ..display._graph import WorkflowGraph
 
     graph = WorkflowGraph(workflow)
-    lines = _checked_lines(workflow, inputs, model, provider, graph.counts)
+    lines = _checked_lines(workflow, inputs, model, provider, graph.counts, settings)
     return Plan("\n".join([f"`{workflow.name}` is valid · dry run, no LLM was called", *lines]), graph)
 
 
-def validation(workflow: Workflow, *, model: str | None = None, provider: str | None = None) -> Note:
+def validation(workflow: Workflow, *, model: str | None = None, provider: str | None = None,
+               settings: Settings) -> Note:
     from ..display._graph import WorkflowGraph
 
-    lines = _checked_lines(workflow, {}, model, provider, WorkflowGraph(workflow).counts)
+    lines = _checked_lines(workflow, {}, model, provider, WorkflowGraph(workflow).counts, settings)
     source = "" if workflow.source == "<string>" else f" ({workflow.source})"
     return Note("\n".join([f"✓ `{workflow.name}`{source} is valid", *lines]), kind="ok")
 
@@ -118,14 +121,15 @@ def defined_note(workflow: Workflow, name: str, missing: list[str], *, ran: bool
 
 
 def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = None,
-            provider: str | None = None, no_cache: bool = False, progress: str = "update") -> RunResult:
+            provider: str | None = None, no_cache: bool = False, progress: str = "update",
+            settings: Settings) -> RunResult:
     """Run with progress lines; bad inputs raise InputError before anything is shown."""
     from ..display._fallback import TextProgress
     from .. import _api
 
     workflow.initial_state(inputs)
     sink = TextProgress(workflow.name, progress)
-    options: dict[str, Any] = {"model": model, "provider": provider}
+    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
     if no_cache:
         options["cache"] = False  # otherwise the session setting decides
     return _api.run(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
@@ -158,12 +162,12 @@ def listing(workflows: dict[str, Workflow]) -> pd.DataFrame:
 
 
 def cost_estimate(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = None,
-                  provider: str | None = None) -> Estimate:
+                  provider: str | None = None, settings: Settings) -> Estimate:
     """``%workflow estimate``: the cost range of a run, without calling any LLM."""
     from .._estimate import estimate
 
     _check_known_inputs(workflow, inputs)
-    return Estimate(estimate(workflow, inputs, model=model, provider=provider))
+    return Estimate(estimate(workflow, inputs, model=model, provider=provider, settings=settings))
 
 
 def _check_known_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
@@ -184,11 +188,9 @@ def _check_known_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
                          f"`{workflow.name}`: " + "; ".join(problems))
 
 
-def _store_off() -> Note | None:
+def _store_off(settings: Settings) -> Note | None:
     """A note when the run store is off; otherwise wait until the runs so far are written."""
-    from .. import _settings
-
-    if not _settings.settings.store:
+    if not settings.store:
         return Note(STORE_OFF, kind="warn")
     # Runs are written by a background sink; a report straight after a run must include it.
     # If the sinks module was never imported, no run has opened a sink: nothing to wait for.
@@ -210,26 +212,26 @@ def _chart(draw: Callable[[Any], Any], frame: pd.DataFrame, charts: bool) -> Any
     return draw(frame)
 
 
-def run_history(*, name: str | None = None, last: int | None = None,
+def run_history(settings: Settings, *, name: str | None = None, last: int | None = None,
                 status: str | None = None) -> pd.DataFrame | Note:
     """``%workflow runs``: the recorded runs, newest first."""
-    off = _store_off()
+    off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    return _reports.runs(name=name, last=last, status=status)
+    return _reports.runs(name=name, last=last, status=status, url=settings.resolved_storage_url)
 
 
-def costs(by: str, since: str | None, show: Callable[[Any], None], *, charts: bool = True
-          ) -> pd.DataFrame | Note:
+def costs(settings: Settings, by: str, since: str | None, show: Callable[[Any], None], *,
+          charts: bool = True) -> pd.DataFrame | Note:
     """``%workflow cost``: shows a bar chart and returns the table."""
-    off = _store_off()
+    off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    frame = _reports.cost_report(by=by, since=since)
+    frame = _reports.cost_report(by=by, since=since, url=settings.resolved_storage_url)
     if frame.empty:
         show(Note("No LLM calls are recorded" + (f" since {since}" if since else "") + " yet."))
     else:
@@ -237,36 +239,34 @@ def costs(by: str, since: str | None, show: Callable[[Any], None], *, charts: bo
     return frame
 
 
-def run_profile(run_id: str | None, threshold: float, show: Callable[[Any], None], *,
-                charts: bool = True) -> pd.DataFrame | Note:
+def run_profile(settings: Settings, run_id: str | None, threshold: float,
+                show: Callable[[Any], None], *, charts: bool = True) -> pd.DataFrame | Note:
     """``%workflow profile``: shows a timeline (bottlenecks in red) and returns the table."""
-    off = _store_off()
+    off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    frame = _reports.profile(run_id, threshold=threshold)
+    frame = _reports.profile(run_id, threshold=threshold, url=settings.resolved_storage_url)
     if not frame.empty:
         show(_chart(_reports.profile_figure, frame, charts))
     return frame
 
 
-def run_detail(run_id: str | None) -> RunDetail | Note:
+def run_detail(settings: Settings, run_id: str | None) -> RunDetail | Note:
     """``%workflow show-run``: one recorded run with every node's prompt and response."""
-    off = _store_off()
+    off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    return RunDetail(_reports.show_run(run_id))
+    return RunDetail(_reports.show_run(run_id, url=settings.resolved_storage_url))
 
 
-def mlflow_note() -> Note:
+def mlflow_note(settings: Settings) -> Note:
     """``%workflow mlflow``: whether runs are logged to MLflow, and how to open its UI."""
-    from .. import _settings
     from ..sinks import mlflow_ui_command
 
-    settings = _settings.settings
     state = ("MLflow logging is on: every run is logged to the tracking store below."
              if settings.mlflow else
              "MLflow logging is off: turn it on with `%config AgentsMagic.mlflow = True`.")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
-from traitlets import Bool, Float, Int, TraitError, Unicode, default, observe, validate
+from traitlets import Bool, Float, Int, TraitError, TraitType, Unicode, observe, validate
 
 try:  # IPython >= 8.13
     from IPython.core.magic import output_can_be_silenced
@@ -33,11 +33,12 @@ except ImportError:  # pragma: no cover
 
 if TYPE_CHECKING:
     from .._result import RunResult
+    from .._settings import Settings
     from .._workflow import Workflow
 
-# Traits that mirror agents_magic._settings.settings (the one place session options live).
+# The fields of agents_magic._settings.Settings, each a %config option (a test checks).
 SETTING_TRAITS = ("default_provider", "default_model", "data_dir", "storage_url", "store", "cache",
-                  "mlflow", "mlflow_tracking_uri", "max_concurrency", "budget_usd")
+                  "mlflow", "mlflow_tracking_uri", "max_concurrency", "budget_usd", "live_display")
 SUBCOMMANDS = {
     "list": "the workflows defined in this session, as a DataFrame",
     "show": "a workflow's YAML",
@@ -86,10 +87,28 @@ first characters (default: the last run); WHEN is a date (2026-01-31) or a span 
 """.format_map(SUBCOMMANDS)
 
 
-def _settings() -> Any:
-    from .. import _settings as module
+class _FromSettings:
+    def __repr__(self) -> str:
+        return "<agents_magic settings: AGENTS_MAGIC_* environment or built-in default>"
 
-    return module.settings  # looked up each time: tests may reset() it
+
+_FROM_SETTINGS = _FromSettings()
+
+
+def _setting(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
+    """A ``%config`` option whose value lives in the magics' :class:`Settings`: its default is
+    read there (never repeated here), and :meth:`AgentsMagic._write_setting` writes every
+    assignment there."""
+
+    def from_settings(magics: AgentsMagic) -> Any:
+        value = getattr(magics.settings, str(trait.name))
+        return str(value) if isinstance(value, Path) else value
+
+    trait.default = from_settings  # type: ignore[assignment,method-assign]
+    # A static default equal to nothing: traitlets compares a first assignment with it, so even
+    # one that matches the settings' value notifies the observer.
+    trait.default_value = _FROM_SETTINGS
+    return trait.tag(config=True)
 
 
 def _split(line: str) -> list[str]:
@@ -208,68 +227,39 @@ PARSERS = {
 class AgentsMagic(Magics):
     """Magics for YAML agent workflows; configure them with ``%config AgentsMagic.<option>``."""
 
-    default_provider = Unicode(None, allow_none=True, help=(
-        "LLM provider for workflows that name none (e.g. 'mock', 'openai', 'ollama').")).tag(config=True)
-    default_model = Unicode(None, allow_none=True, help=(
-        "LLM model for workflows that name none (e.g. 'gpt-4o-mini', 'ollama/llama3').")).tag(config=True)
-    data_dir = Unicode(help="Directory for the run store, the LLM cache and local MLflow files.").tag(config=True)
-    storage_url = Unicode(None, allow_none=True, help=(
-        "SQLAlchemy URL of the run store; unset means SQLite in data_dir.")).tag(config=True)
-    store = Bool(help="Record every run in the run store.").tag(config=True)
-    cache = Bool(help="Reuse stored LLM replies for identical calls (marked as cached, $0).").tag(config=True)
-    mlflow = Bool(help="Log every run to MLflow.").tag(config=True)
-    mlflow_tracking_uri = Unicode(None, allow_none=True, help=(
-        "MLflow tracking URI; unset means a local store in data_dir.")).tag(config=True)
-    max_concurrency = Int(None, allow_none=True, help=(
-        "Most LLM calls in flight at once; unset uses each workflow's own limit.")).tag(config=True)
-    budget_usd = Float(None, allow_none=True, help=(
-        "Stop a run once it has cost this many US dollars; unset means no limit.")).tag(config=True)
-    live_display = Bool(True, help="Show per-node progress while a workflow runs.").tag(config=True)
+    default_provider = _setting(Unicode(allow_none=True, help=(
+        "LLM provider for workflows that name none (e.g. 'mock', 'openai', 'ollama').")))
+    default_model = _setting(Unicode(allow_none=True, help=(
+        "LLM model for workflows that name none (e.g. 'gpt-4o-mini', 'ollama/llama3').")))
+    data_dir = _setting(Unicode(help="Directory for the run store, the LLM cache and local MLflow files."))
+    storage_url = _setting(Unicode(allow_none=True, help=(
+        "SQLAlchemy URL of the run store; unset means SQLite in data_dir.")))
+    store = _setting(Bool(help="Record every run in the run store."))
+    cache = _setting(Bool(help="Reuse stored LLM replies for identical calls (marked as cached, $0)."))
+    mlflow = _setting(Bool(help="Log every run to MLflow."))
+    mlflow_tracking_uri = _setting(Unicode(allow_none=True, help=(
+        "MLflow tracking URI; unset means a local store in data_dir.")))
+    max_concurrency = _setting(Int(allow_none=True, help=(
+        "Most LLM calls in flight at once; unset uses each workflow's own limit.")))
+    budget_usd = _setting(Float(allow_none=True, help=(
+        "Stop a run once it has cost this many US dollars; unset means no limit.")))
+    live_display = _setting(Bool(help="Show per-node progress while a workflow runs."))
 
-    def __init__(self, shell: Any = None, workflows: dict[str, Workflow] | None = None, **kwargs: Any):
+    def __init__(self, shell: Any = None, workflows: dict[str, Workflow] | None = None,
+                 settings: Settings | None = None, **kwargs: Any):
+        self._settings = settings  # before the options are configured: they write to it
         super().__init__(shell, **kwargs)
         self.workflows: dict[str, Workflow] = {} if workflows is None else workflows
 
-    # -- options: read from and written to the shared settings -----------------------------
-    @default("default_provider")
-    def _default_provider(self) -> Any:
-        return _settings().default_provider
+    @property
+    def settings(self) -> Settings:
+        """The settings these options read and write: the session's, unless others were given
+        (imported on first use, so that ``%load_ext`` stays light)."""
+        if self._settings is None:
+            from .. import _settings
 
-    @default("default_model")
-    def _default_model(self) -> Any:
-        return _settings().default_model
-
-    @default("data_dir")
-    def _default_data_dir(self) -> str:
-        return str(_settings().data_dir)
-
-    @default("storage_url")
-    def _default_storage_url(self) -> Any:
-        return _settings().storage_url
-
-    @default("store")
-    def _default_store(self) -> bool:
-        return bool(_settings().store)
-
-    @default("cache")
-    def _default_cache(self) -> bool:
-        return bool(_settings().cache)
-
-    @default("mlflow")
-    def _default_mlflow(self) -> bool:
-        return bool(_settings().mlflow)
-
-    @default("mlflow_tracking_uri")
-    def _default_mlflow_tracking_uri(self) -> Any:
-        return _settings().mlflow_tracking_uri
-
-    @default("max_concurrency")
-    def _default_max_concurrency(self) -> Any:
-        return _settings().max_concurrency
-
-    @default("budget_usd")
-    def _default_budget_usd(self) -> Any:
-        return _settings().budget_usd
+            self._settings = _settings.resolve()
+        return self._settings
 
     @validate("default_provider", "default_model", "storage_url", "mlflow_tracking_uri")
     def _blank_is_unset(self, proposal: Any) -> str | None:
@@ -300,7 +290,7 @@ class AgentsMagic(Magics):
     @observe(*SETTING_TRAITS)
     def _write_setting(self, change: Any) -> None:
         value = Path(change["new"]) if change["name"] == "data_dir" else change["new"]
-        setattr(_settings(), change["name"], value)
+        setattr(self.settings, change["name"], value)
 
     # -- the magic -------------------------------------------------------------------------
     @magic_arguments()
@@ -365,7 +355,8 @@ class AgentsMagic(Magics):
         self.workflows[name] = wf
         self.shell.user_ns[name] = wf
         if args.dry_run:
-            return _commands.plan(wf, inputs, model=args.model, provider=args.provider)
+            return _commands.plan(wf, inputs, model=args.model, provider=args.provider,
+                                  settings=self.settings)
         missing = [n for n in wf.required_inputs if n not in inputs]
         if args.no_run or (missing and not inputs):
             if not args.quiet:
@@ -428,7 +419,8 @@ class AgentsMagic(Magics):
         from . import _commands
 
         args = _parse(PARSERS["validate"], words)
-        return _commands.validation(self._target(args), model=args.model, provider=args.provider)
+        return _commands.validation(self._target(args), model=args.model, provider=args.provider,
+                                    settings=self.settings)
 
     def _cmd_export(self, words: list[str]) -> Any:
         from . import _commands
@@ -441,44 +433,48 @@ class AgentsMagic(Magics):
 
         args = _parse(PARSERS["estimate"], words)
         wf, inputs = self._target_and_inputs(args)
-        return _commands.cost_estimate(wf, inputs, model=args.model, provider=args.provider)
+        return _commands.cost_estimate(wf, inputs, model=args.model, provider=args.provider,
+                                       settings=self.settings)
 
     def _cmd_runs(self, words: list[str]) -> Any:
         from . import _commands
 
         args = _parse(PARSERS["runs"], words)
-        return _commands.run_history(name=args.name, last=args.last, status=args.status)
+        return _commands.run_history(self.settings, name=args.name, last=args.last,
+                                     status=args.status)
 
     def _cmd_cost(self, words: list[str]) -> Any:
         from . import _commands
 
         args = _parse(PARSERS["cost"], words)
-        return _commands.costs(args.by, args.since, show=self._show, charts=self._charts())
+        return _commands.costs(self.settings, args.by, args.since, show=self._show,
+                               charts=self._charts())
 
     def _cmd_profile(self, words: list[str]) -> Any:
         from . import _commands
 
         args = _parse(PARSERS["profile"], words)
-        return _commands.run_profile(args.run_id, args.threshold, show=self._show,
+        return _commands.run_profile(self.settings, args.run_id, args.threshold, show=self._show,
                                      charts=self._charts())
 
     def _cmd_show_run(self, words: list[str]) -> Any:
         from . import _commands
 
-        return _commands.run_detail(_parse(PARSERS["show-run"], words).run_id)
+        return _commands.run_detail(self.settings, _parse(PARSERS["show-run"], words).run_id)
 
     def _cmd_mlflow(self, words: list[str]) -> Any:
         from . import _commands
 
         _parse(PARSERS["mlflow"], words)
-        return _commands.mlflow_note()
+        return _commands.mlflow_note(self.settings)
 
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None) -> RunResult | None:
         from . import _commands
 
         result = _commands.execute(wf, inputs, model=args.model, provider=args.provider,
-                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet))
+                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
+                                   settings=self.settings)
         if out is not None:
             self.shell.user_ns[out] = result
             if result.ok:  # a failed or cancelled run is always shown
@@ -594,19 +590,6 @@ class AgentsMagic(Magics):
             if option in action.option_strings and action.choices:
                 return [str(choice) for choice in action.choices]
         return None
-
-
-class _FromSettings:
-    def __repr__(self) -> str:
-        return "<agents_magic settings: AGENTS_MAGIC_* environment or built-in default>"
-
-
-# The options' values come from the shared settings (the @default methods). Their static default
-# is a marker equal to nothing, so that even a first assignment that matches the settings'
-# value notifies @observe, which writes it through (traitlets compares against the static one).
-for _name in SETTING_TRAITS:
-    AgentsMagic.class_traits()[_name].default_value = _FromSettings()
-del _name
 
 
 def _is_workflow(value: Any) -> bool:

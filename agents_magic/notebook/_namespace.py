@@ -9,7 +9,10 @@ from typing import Any, Iterable, Mapping
 
 from IPython.core.error import UsageError
 
+from .._inputs import coerce, literal, split
 from ..errors import InputError
+
+__all__ = ["coerce", "lookup", "parse_inputs"]
 
 _NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _WHOLE = re.compile(rf"^(?:\$({_NAME})|\{{\s*({_NAME})\s*\}})$")
@@ -29,18 +32,6 @@ def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
     return value
 
 
-def literal(text: str) -> Any:
-    """A JSON/YAML literal (number, bool, null, list, mapping, quoted string), else the text."""
-    if text == "":
-        return ""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def parse_inputs(words: Iterable[str], namespace: Mapping[str, Any]
                  ) -> tuple[dict[str, Any], dict[str, str]]:
     """``["topic=cats", "n=3", "df=$frame"]`` → values, plus the raw text of literal values.
@@ -58,11 +49,10 @@ def parse_inputs(words: Iterable[str], namespace: Mapping[str, Any]
     raw: dict[str, str] = {}
     problems: list[str] = []
     for word in words:
-        key, sep, text = word.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"expected an input as KEY=VALUE, got `{word}` "
-                             "(quote values with spaces: text=\"two words\")")
+        try:
+            key, text = split(word)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         whole = _WHOLE.match(text.strip())
         if whole:
             name = whole.group(1) or whole.group(2)
@@ -85,13 +75,3 @@ def _substitute(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
     # Inside a longer value, unknown names stay as written: "{braces}" may be meant literally.
     value = lookup(match.group(1) or match.group(2), namespace)
     return match.group(0) if value is _MISSING else str(value)
-
-
-def coerce(values: dict[str, Any], raw: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Give ``str`` fields the text as typed (``-i code=007`` stays ``"007"``, not ``7``)."""
-    out = dict(values)
-    for key, text in raw.items():
-        field = fields.get(key)
-        if field is not None and getattr(field, "type", None) == "str" and not isinstance(out[key], str):
-            out[key] = text
-    return out

@@ -33,26 +33,28 @@ def _shared_sink(kind: str, url: str, make: Callable[[], Any]) -> Any:
         return sink
 
 
-def default_sinks(settings: Settings | None = None) -> list[Any]:
-    """The persisting sinks the settings ask for, opened once per URL and reused.
+def default_sinks(settings: Settings | None = None, config: Any = None) -> list[Any]:
+    """The persisting sinks a run asks for, opened once per URL and reused.
 
     A :class:`StoreSink` when ``settings.store`` (at ``settings.resolved_storage_url``), an
-    :class:`MLflowSink` when ``settings.mlflow`` (at ``settings.mlflow_tracking_uri`` or the
-    local SQLite tracking store under the data directory).
+    :class:`MLflowSink` when MLflow logging is on: the workflow's ``config.observability.mlflow``
+    (``enabled``, ``tracking_uri``, ``experiment_name``; ``config`` is the workflow's
+    ``config:``) over ``settings.mlflow`` / ``settings.mlflow_tracking_uri`` (default: the local
+    SQLite tracking store under the data directory).
     """
-    if settings is None:
-        from .. import _settings
+    from .._settings import resolve
+    from ._mlflow import mlflow_options
 
-        settings = _settings.settings
+    settings = resolve(settings)
     sinks: list[Any] = []
     if settings.store:
         url = settings.resolved_storage_url
         sinks.append(_shared_sink("store", url, lambda: StoreSink(url)))
-    if settings.mlflow:
-        from ._mlflow import resolved_tracking_uri
-
-        uri = resolved_tracking_uri(settings)
-        sinks.append(_shared_sink("mlflow", uri, lambda: MLflowSink(uri, settings=settings)))
+    options = mlflow_options(settings, getattr(config, "observability", None))
+    if options.enabled:
+        key = f"{options.tracking_uri} {options.experiment}"
+        sinks.append(_shared_sink("mlflow", key, lambda: MLflowSink(
+            options.tracking_uri, experiment=options.experiment, settings=settings)))
     return sinks
 
 

@@ -11,26 +11,33 @@ legacy), artifacts beside it; any tracking URI can be set instead. Each run gets
 - a trace (linked to the run) with a span per node execution and, inside it, a span per LLM
   call carrying the prompt, the reply and the token usage.
 
-Everything happens on one background thread once the run has finished. If MLflow is missing,
-misconfigured or slow, the run is unaffected and one warning says why. MLflow's own usage
-telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY``) unless the user set it.
+A background thread turns each finished run into a redacted, bounded record and hands it to a
+child process (:mod:`._mlflow_worker`) that makes the MLflow calls. MLflow's tracing exports
+to the process-wide tracking URI through a process-wide tracer (MLflow 3 has no client-bound
+tracing), so MLflow is never imported in this process: a user's own ``mlflow`` calls keep
+their tracking URI, experiment and environment. If MLflow is missing, misconfigured or slow,
+the run is unaffected and one warning says why. MLflow's own usage telemetry is switched off
+(``MLFLOW_DISABLE_TELEMETRY``) unless the user set it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shlex
-import socket
-import threading
+import subprocess
+import sys
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, mask_url, truncate
+from ._redact import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -42,14 +49,7 @@ PARAM_LIMIT = 500
 MAX_FAILURES = 3
 INSTALL_HINT = "needs `pip install 'agents_magic[mlflow]'`"
 _RECORDED = (RunStarted, NodeFinished, NodeFailed, RunFinished)
-_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED",
-           "budget_exceeded": "FAILED"}
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/ ]")
-# The tracing API exports to the *global* tracking URI; we point it at ours for the few
-# milliseconds a trace takes, under this lock, and put the user's back.
-_tracing_lock = threading.Lock()
-ASYNC_ENV = "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"
-_mlflow_ready = False
 
 
 def default_tracking_uri(settings: Settings) -> str:
@@ -92,10 +92,9 @@ def mlflow_ui_command(settings: Settings | None = None, *, port: int = 5000) -> 
     With only ``mlflow-skinny`` installed (it has no UI), the command installs the matching
     full ``mlflow`` first.
     """
-    if settings is None:
-        from .. import _settings
+    from .._settings import resolve
 
-        settings = _settings.settings
+    settings = resolve(settings)
     uri = resolved_tracking_uri(settings)
     if urlsplit(uri).scheme in ("http", "https"):
         return shlex.join(["python", "-m", "webbrowser", "-t", uri])
@@ -109,38 +108,6 @@ def mlflow_ui_command(settings: Settings | None = None, *, port: int = 5000) -> 
         requirement = f"mlflow=={version}" if version else "mlflow"
         command = f"{shlex.join(['pip', 'install', requirement])} && {command}"
     return command
-
-
-def _import_mlflow() -> Any:
-    """Import MLflow quietly: telemetry off (unless the user decided), no notebook trace display
-    (we log from a thread, after the cell), no INFO chatter while it creates its tables."""
-    global _mlflow_ready
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # MLflow prices LLM spans with LiteLLM when a span carries no cost; we always give one,
-    # but should LiteLLM get imported anyway it must not fetch its price map over the network.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    import logging
-
-    import mlflow
-
-    if not _mlflow_ready:
-        for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        try:
-            mlflow.tracing.disable_notebook_display()  # type: ignore[no-untyped-call]
-        except Exception:
-            pass
-        _mlflow_ready = True
-    return mlflow
-
-
-def _ns(seconds: float) -> int:
-    return int(seconds * 1e9)
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
 
 
 def _llm_cost(node: NodeFinished) -> dict[str, float]:
@@ -162,6 +129,142 @@ def _metric_name(text: str) -> str:
     return _METRIC_UNSAFE.sub("_", text)[:200]
 
 
+@dataclass(frozen=True)
+class MLflowOptions:
+    """Where runs are logged: the session settings under the workflow's
+    ``config.observability.mlflow`` (``enabled``, ``tracking_uri``, ``experiment_name``)."""
+
+    enabled: bool
+    tracking_uri: str
+    experiment: str = EXPERIMENT
+
+
+def mlflow_options(settings: Settings, observability: Any = None) -> MLflowOptions:
+    """The MLflow options of a run: the workflow's ``observability.mlflow`` section (a mapping,
+    or a model holding one) wins over the session settings."""
+    section = observability
+    if section is not None and not isinstance(section, Mapping):
+        section = {**(getattr(section, "model_extra", None) or {}),
+                   **{k: getattr(section, k) for k in getattr(section, "model_fields_set", ())}}
+    section = (section or {}).get("mlflow") or {}
+    if not isinstance(section, Mapping):
+        section = {"enabled": section}
+    problems = [f"`config.observability.mlflow.{key}` must be {kind}"
+                for key, kind, ok in (("enabled", "true or false", (bool,)),
+                                      ("tracking_uri", "a URI", (str,)),
+                                      ("experiment_name", "a name", (str,)))
+                if section.get(key) is not None and not isinstance(section[key], ok)]
+    if problems:
+        from ..errors import ConfigError, Problem
+
+        raise ConfigError([Problem(p, path="config.observability.mlflow") for p in problems])
+    enabled = section.get("enabled")
+    return MLflowOptions(
+        enabled=settings.mlflow if enabled is None else enabled,
+        tracking_uri=section.get("tracking_uri") or resolved_tracking_uri(settings),
+        experiment=section.get("experiment_name") or EXPERIMENT)
+
+
+def run_record(start: RunStarted, nodes: list[Any], finish: RunFinished,
+               redact: Redactor, max_text: int) -> dict[str, Any]:
+    """What the MLflow worker logs of one run, as plain JSON: redacted and bounded here."""
+    from ._store import workflow_hash
+
+    def text(value: str | None) -> str:
+        return redact.clip(value or "", max_text)
+
+    def data(value: Any) -> Any:
+        return jsonable(value, redact, max_text)
+
+    finished = [n for n in nodes if isinstance(n, NodeFinished)]
+    params = {"workflow": start.workflow, "workflow_hash": workflow_hash(start.yaml or ""),
+              "models": ",".join(sorted({f"{n.provider}/{n.model}" for n in nodes if n.model})),
+              "providers": ",".join(sorted({n.provider for n in nodes if n.provider})),
+              "run_id": start.run_id}
+    metrics: dict[str, float] = {"cost_usd": finish.cost_usd,
+                                 "total_tokens": float(finish.total_tokens),
+                                 "duration_ms": finish.duration_ms,
+                                 "node_executions": float(len(nodes)),
+                                 "cached_calls": float(sum(1 for n in finished if n.cached))}
+    rows = []
+    for node in sorted(nodes, key=lambda n: n.started_at):
+        cost = float(getattr(node, "cost_usd", 0.0) or 0.0)
+        key = _metric_name(f"node_{node.node_id}")
+        metrics[f"{key}_duration_ms"] = metrics.get(f"{key}_duration_ms", 0.0) + node.duration_ms
+        metrics[f"{key}_cost_usd"] = metrics.get(f"{key}_cost_usd", 0.0) + cost
+        if node.provider:
+            pkey = _metric_name(f"provider_{node.provider}_cost_usd")
+            metrics[pkey] = metrics.get(pkey, 0.0) + cost
+        ok = isinstance(node, NodeFinished)
+        rows.append({
+            "node_id": node.node_id, "iteration": node.iteration, "attempts": node.attempts,
+            "duration_ms": node.duration_ms, "provider": node.provider, "model": node.model,
+            "started_at": node.started_at, "finished_at": node.at, "cost_usd": cost,
+            "cached": bool(getattr(node, "cached", False)),
+            "prompt_tokens": int(getattr(node, "prompt_tokens", 0) or 0),
+            "completion_tokens": int(getattr(node, "completion_tokens", 0) or 0),
+            "prompt": text(node.prompt) if ok else None,
+            "response": text(node.response) if ok else None,
+            "outputs": data(node.outputs) if ok else None,
+            "llm_cost": _llm_cost(node) if ok else None,
+            "error": None if ok else text(node.error), "kind": None if ok else node.kind})
+    return {"run_id": start.run_id, "workflow": start.workflow, "status": finish.status,
+            "started_at": start.at, "finished_at": finish.at, "yaml": redact(start.yaml or ""),
+            "inputs": data(dict(start.inputs)), "outputs": data(dict(finish.outputs)),
+            "error": text(finish.error) if finish.error else None,
+            "params": {k: redact.clip(str(v), PARAM_LIMIT - 40) for k, v in params.items()},
+            "metrics": metrics, "nodes": rows}
+
+
+class _Worker:
+    """The child process that does the MLflow calls (:mod:`._mlflow_worker`), started on first
+    use and again after it died; its stdin closing (this process exiting) ends it."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        process = self._process
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+            reply = process.stdout.readline()
+        except OSError:
+            reply = ""
+        if not reply:
+            code = process.wait()
+            raise RuntimeError(f"the MLflow logging process exited (code {code})")
+        return dict(json.loads(reply))
+
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false",
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        # MLflow's usage telemetry is off unless the user decided; should MLflow import
+        # LiteLLM, it must not fetch its price map over the network.
+        env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        env.setdefault("LITELLM_TELEMETRY", "False")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "agents_magic.sinks._mlflow_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+            encoding="utf-8")
+
+    def close(self, timeout: float | None) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+
+
 class MLflowSink:
     """Log every run it sees to MLflow (see the module docstring for what is logged).
 
@@ -178,10 +281,9 @@ class MLflowSink:
 
     def __init__(self, tracking_uri: str | None = None, *, experiment: str = EXPERIMENT,
                  settings: Settings | None = None, max_text: int = MAX_TEXT) -> None:
-        if settings is None:
-            from .. import _settings
+        from .._settings import resolve
 
-            settings = _settings.settings
+        settings = resolve(settings)
         self.tracking_uri = tracking_uri or resolved_tracking_uri(settings)
         self.experiment = experiment
         self.max_text = max_text
@@ -193,8 +295,7 @@ class MLflowSink:
         self.problem: str | None = None
         self._failures = 0
         self._runs: dict[str, dict[str, Any]] = {}
-        self._client: Any = None
-        self._experiment_id: str | None = None
+        self._worker = _Worker()
         self._writer: BackgroundWriter | None = None
         if importlib.util.find_spec("mlflow") is None:
             self._give_up(f"`mlflow` is not installed; MLflow logging {INSTALL_HINT}", stacklevel=3)
@@ -216,6 +317,7 @@ class MLflowSink:
         if self._writer is not None:
             self.flush(timeout)
             self._writer.close(timeout)
+        self._worker.close(timeout)
 
     @property
     def enabled(self) -> bool:
@@ -237,9 +339,9 @@ class MLflowSink:
     def _crashed(self, exc: BaseException) -> None:
         self._give_up(f"{type(exc).__name__}: {exc}")
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, message: str) -> None:
         self._failures += 1
-        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        message = self.redact(message.splitlines()[0] if message else "")
         if self.problem is None:
             self.problem = message
             warnings.warn(f"agents_magic: a run could not be logged to MLflow at "
@@ -249,6 +351,7 @@ class MLflowSink:
             writer, self._writer = self._writer, None
             if writer is not None:
                 writer.stop_soon()
+            self._worker.close(0)
 
     # -- writer thread ----------------------------------------------------------------------
     def _write(self, batch: list[Any]) -> None:
@@ -266,193 +369,29 @@ class MLflowSink:
                                                              event)
         if not finished:
             return
+        records = []
+        for start, nodes, finish in finished:
+            self.redact.refresh(start.yaml)
+            records.append(run_record(start, nodes, finish, self.redact, self.max_text))
         try:
-            self._connect()
-        except ImportError as exc:
-            self._give_up(f"MLflow cannot be imported ({exc}); it {INSTALL_HINT}")
-            return
+            reply = self._worker.call({"tracking_uri": self.tracking_uri,
+                                       "experiment": self.experiment,
+                                       "artifact_location": self.artifact_location,
+                                       "runs": records})
         except Exception as exc:
-            self._failed(exc)
+            self._failed(f"{type(exc).__name__}: {exc}")
             return
-        mlflow = _import_mlflow()
-        # One switch of MLflow's global tracking URI per batch, not per run.
-        with _tracing_lock, _TrackingUriSwitch(mlflow, self.tracking_uri):
-            for start, nodes, finish in finished:
-                try:
-                    self.redact.refresh(start.yaml)
-                    self._log_run(start, nodes, finish)
-                    self.logged += 1
-                    self._failures = 0
-                except Exception as exc:
-                    self._failed(exc)
-                    if self._writer is None:
-                        return
-
-    def _connect(self) -> Any:
-        if self._client is not None:
-            return self._client
-        parts = urlsplit(self.tracking_uri)
-        if parts.scheme in ("http", "https"):
-            # Fail in a second with a clear reason, not after MLflow's minutes of retries.
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            try:
-                socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=3).close()
-            except OSError as exc:
-                raise ConnectionError(f"cannot reach the MLflow server at "
-                                      f"{parts.scheme}://{parts.netloc}: {exc}") from None
-        mlflow = _import_mlflow()
-        client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
-        experiment = client.get_experiment_by_name(self.experiment)
-        if experiment is None:
-            try:
-                self._experiment_id = client.create_experiment(
-                    self.experiment, artifact_location=self.artifact_location)
-            except Exception:
-                experiment = client.get_experiment_by_name(self.experiment)  # created meanwhile
-                if experiment is None:
-                    raise
-                self._experiment_id = experiment.experiment_id
-        else:
-            self._experiment_id = experiment.experiment_id
-        self._client = client
-        return client
-
-    def _text(self, value: str | None) -> str:
-        return truncate(self.redact(value or ""), self.max_text)
-
-    def _json(self, value: Any) -> Any:
-        return jsonable(value, self.redact, self.max_text)
-
-    def _log_run(self, start: RunStarted, nodes: list[Any], finish: RunFinished) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        client = self._connect()
-        finished = [n for n in nodes if isinstance(n, NodeFinished)]
-        models = sorted({f"{n.provider}/{n.model}" for n in nodes if n.model})
-        providers = sorted({n.provider for n in nodes if n.provider})
-        yaml_text = self.redact(start.yaml or "")
-        from ._store import workflow_hash
-
-        tags = {"agents_magic.run_id": start.run_id, "agents_magic.workflow": start.workflow,
-                "agents_magic.status": finish.status}
-        run = client.create_run(self._experiment_id, start_time=_ms(start.at), tags=tags,
-                                run_name=f"{start.workflow}-{start.run_id}")
-        mlflow_run_id = run.info.run_id
-        params = {"workflow": start.workflow, "workflow_hash": workflow_hash(start.yaml or ""),
-                  "models": ",".join(models), "providers": ",".join(providers),
-                  "run_id": start.run_id}
-        stamp = _ms(finish.at)
-        values: dict[str, float] = {"cost_usd": finish.cost_usd,
-                                    "total_tokens": float(finish.total_tokens),
-                                    "duration_ms": finish.duration_ms,
-                                    "node_executions": float(len(nodes)),
-                                    "cached_calls": float(sum(1 for n in finished if n.cached))}
-        for node in nodes:
-            key = _metric_name(f"node_{node.node_id}")
-            values[f"{key}_duration_ms"] = values.get(f"{key}_duration_ms", 0.0) + node.duration_ms
-            cost = node.cost_usd if isinstance(node, NodeFinished) else 0.0
-            values[f"{key}_cost_usd"] = values.get(f"{key}_cost_usd", 0.0) + cost
-            if node.provider:
-                pkey = _metric_name(f"provider_{node.provider}_cost_usd")
-                values[pkey] = values.get(pkey, 0.0) + cost
-        client.log_batch(
-            mlflow_run_id,
-            metrics=[Metric(k, float(v), stamp, 0) for k, v in values.items()],
-            params=[Param(k, truncate(self.redact(str(v)), PARAM_LIMIT - 40)[:PARAM_LIMIT])
-                    for k, v in params.items()],
-            tags=[RunTag("mlflow.note.content", self._text(finish.error))] if finish.error else [])
-        if yaml_text:
-            client.log_text(mlflow_run_id, yaml_text, "workflow.yaml")
-        try:
-            self._trace(start, nodes, finish, mlflow_run_id)
-        finally:
-            client.set_terminated(mlflow_run_id, status=_STATUS.get(finish.status, "FAILED"),
-                                  end_time=stamp)
-
-    def _trace(self, start: RunStarted, nodes: list[Any], finish: RunFinished,
-               mlflow_run_id: str) -> None:
-        from mlflow.entities import SpanStatus, SpanStatusCode, SpanType
-        from mlflow.tracing.constant import SpanAttributeKey
-
-        mlflow = _import_mlflow()
-        ok = SpanStatus(SpanStatusCode.OK)
-        # The caller (_write) has pointed MLflow's tracing at our tracking URI.
-        root = mlflow.start_span_no_context(
-            start.workflow, span_type=SpanType.WORKFLOW, inputs=self._json(dict(start.inputs)),
-            attributes={"agents_magic.run_id": start.run_id},
-            tags={"agents_magic.run_id": start.run_id, "agents_magic.workflow": start.workflow},
-            metadata={"mlflow.sourceRun": mlflow_run_id}, experiment_id=self._experiment_id,
-            start_time_ns=_ns(start.at))
-        for node in sorted(nodes, key=lambda n: n.started_at):
-            name = node.node_id if node.iteration == 1 else f"{node.node_id} #{node.iteration}"
-            attributes = {"node_id": node.node_id, "iteration": node.iteration,
-                          "attempts": node.attempts, "duration_ms": node.duration_ms}
-            span = mlflow.start_span_no_context(
-                name, span_type=SpanType.TASK, parent_span=root, attributes=attributes,
-                start_time_ns=_ns(node.started_at))
-            llm_attributes = {SpanAttributeKey.MODEL: node.model,
-                              SpanAttributeKey.MODEL_PROVIDER: node.provider}
-            if isinstance(node, NodeFinished):
-                messages = [{"role": "user", "content": self._text(node.prompt)}]
-                span.set_inputs({"prompt": messages[0]["content"]})
-                llm_attributes.update({
-                    SpanAttributeKey.CHAT_USAGE: {
-                        "input_tokens": node.prompt_tokens,
-                        "output_tokens": node.completion_tokens,
-                        "total_tokens": node.prompt_tokens + node.completion_tokens},
-                    SpanAttributeKey.LLM_COST: _llm_cost(node),
-                    "cost_usd": node.cost_usd, "cached": bool(node.cached)})
-                llm = mlflow.start_span_no_context(
-                    f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
-                    parent_span=span, inputs={"messages": messages},
-                    attributes=llm_attributes, start_time_ns=_ns(node.started_at))
-                llm.end(outputs=self._text(node.response), status=ok, end_time_ns=_ns(node.at))
-                span.end(outputs=self._json(node.outputs),
-                         attributes={"cost_usd": node.cost_usd, "cached": bool(node.cached)},
-                         status=ok, end_time_ns=_ns(node.at))
+        if reply.get("import_error"):
+            self._give_up(f"MLflow cannot be imported ({reply['error']}); it {INSTALL_HINT}")
+            return
+        if "error" in reply:
+            self._failed(reply["error"])
+            return
+        for error in reply["results"]:
+            if error is None:
+                self.logged += 1
+                self._failures = 0
             else:
-                error = SpanStatus(SpanStatusCode.ERROR, self._text(node.error)[:1000])
-                llm = mlflow.start_span_no_context(
-                    f"{node.provider}/{node.model}", span_type=SpanType.CHAT_MODEL,
-                    parent_span=span, attributes=llm_attributes,
-                    start_time_ns=_ns(node.started_at))
-                llm.end(attributes={"error_kind": node.kind}, status=error,
-                        end_time_ns=_ns(node.at))
-                span.end(attributes={"error": self._text(node.error)}, status=error,
-                         end_time_ns=_ns(node.at))
-        status = ok if finish.status == "succeeded" else SpanStatus(
-            SpanStatusCode.ERROR, f"{finish.status}: {self._text(finish.error)}"[:1000])
-        root.end(outputs=self._json(dict(finish.outputs)),
-                 attributes={"status": finish.status, "cost_usd": finish.cost_usd},
-                 status=status, end_time_ns=_ns(finish.at))
-
-
-class _TrackingUriSwitch:
-    """Point MLflow's global tracking URI at ``uri``; restore the user's URI and environment."""
-
-    def __init__(self, mlflow: Any, uri: str) -> None:
-        self.mlflow, self.uri = mlflow, uri
-
-    def __enter__(self) -> None:
-        from mlflow.tracking._tracking_service import utils
-
-        self.previous = utils._tracking_uri
-        self.previous_env = os.environ.get("MLFLOW_TRACKING_URI")
-        self.previous_async = os.environ.get(ASYNC_ENV)
-        # We already are on a background thread: export synchronously, so the trace is in
-        # the store when we return and no export thread has to be drained on every swap.
-        os.environ[ASYNC_ENV] = "false"
-        self.changed = self.previous != self.uri
-        if self.changed:
-            self.mlflow.set_tracking_uri(self.uri)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous_async is None:
-            os.environ.pop(ASYNC_ENV, None)
-        else:
-            os.environ[ASYNC_ENV] = self.previous_async
-        if not self.changed:
-            return
-        self.mlflow.set_tracking_uri(self.previous)  # None unsets the variable too
-        if self.previous_env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = self.previous_env
+                self._failed(error)
+                if self._writer is None:
+                    return

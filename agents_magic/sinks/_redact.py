@@ -2,9 +2,11 @@
 
 The engine never puts an API key into an event (it stays inside ``engine._llm.Target``), but
 prompts, replies, inputs and error texts are user- and provider-controlled, so everything a
-sink writes passes through :class:`Redactor` first: values of secret-looking environment
-variables (and of every variable a workflow names in ``api_key_env``) are replaced, and so is
-anything shaped like a bearer token or a well-known provider key.
+sink writes passes through :class:`Redactor` first: the keys this process knows — values of
+well-known provider variables, of secret-looking environment variables and of every variable
+a workflow names in ``api_key_env`` — are replaced, and so is anything shaped like a bearer
+token or a well-known provider key. :func:`scrub` does the same for error messages and LLM
+cache entries.
 """
 
 from __future__ import annotations
@@ -26,13 +28,31 @@ _SHAPES = re.compile(
 MIN_SECRET_LEN = 8
 #: Items kept of any one list or mapping in stored inputs and outputs.
 MAX_ITEMS = 1000
+#: Characters scanned beyond a cut, so that a key straddling it is still found whole.
+SCAN_MARGIN = 1024
+#: Provider key variables, whatever their names look like.
+PROVIDER_KEY_VARS = frozenset({
+    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY",
+    "MISTRAL_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "TOGETHER_API_KEY",
+    "DEEPSEEK_API_KEY", "XAI_API_KEY", "PERPLEXITYAI_API_KEY", "FIREWORKS_API_KEY",
+    "OPENROUTER_API_KEY", "AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "HUGGINGFACE_API_KEY",
+    "HF_TOKEN", "REPLICATE_API_KEY", "VOYAGE_API_KEY", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN"})
+# Variables named in any workflow's ``api_key_env`` so far (process-wide: keys are too).
+_watched: set[str] = set()
+
+
+def watch_key_envs(yaml_text: str) -> None:
+    """Treat the variables a workflow names in ``api_key_env`` as secrets from now on."""
+    _watched.update(key_env_names(yaml_text))
 
 
 def secret_values(extra_names: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Values of environment variables that hold secrets, longest first."""
     found = set()
     for name, value in os.environ.items():
-        if not (_SECRET_NAME.search(name) or name in extra_names):
+        if not (_SECRET_NAME.search(name) or name in PROVIDER_KEY_VARS or name in _watched
+                or name in extra_names):
             continue
         value = value.strip()
         # Paths and short flags are not secrets, and redacting them would mangle text.
@@ -67,14 +87,52 @@ class Redactor:
         self.refresh()
 
     def refresh(self, yaml_text: str = "") -> None:
+        watch_key_envs(yaml_text)
         self.names.update(key_env_names(yaml_text))
         self.values = secret_values(tuple(sorted(self.names)))
 
     def __call__(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return _SHAPES.sub(_shape, text)
+        return _SHAPES.sub(_shape, _replace(text, self.values))
+
+    def clip(self, text: str, limit: int) -> str:
+        """``text`` cut to ``limit`` characters and redacted; only a bounded part is scanned, so
+        a huge value costs no more than a small one."""
+        if len(text) <= limit:
+            return self(text)
+        return self(text[:limit + SCAN_MARGIN])[:limit] + f"… [truncated {len(text) - limit} characters]"
+
+
+def _replace(text: str, values: tuple[str, ...]) -> str:
+    for value in values:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def scrub(text: str, *, shapes: bool = True) -> str:
+    """``text`` without any key this process knows (read from the environment now); with
+    ``shapes``, also without anything shaped like a key or an Authorization header."""
+    text = _replace(text, secret_values())
+    return _SHAPES.sub(_shape, text) if shapes else text
+
+
+def scrub_data(value: Any) -> Any:
+    """``value`` (JSON-like data) with every string :func:`scrub`-bed of known keys only, so a
+    cached reply replays unchanged unless it held a key."""
+    values = secret_values()
+    if not values:
+        return value
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return _replace(item, values)
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
 
 
 _URL_PASSWORD = re.compile(r"(//[^:/@\s]*):[^@/\s]*@")
@@ -92,7 +150,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
-    """``value`` as JSON-ready data: strings redacted and cut to ``limit``, containers walked
+    """``value`` as JSON-ready data: strings cut to ``limit`` and redacted, containers walked
     (at most :data:`MAX_ITEMS` items each), other objects by their ``repr``; non-finite floats
     become strings (PostgreSQL's JSON has no NaN)."""
     if value is None or isinstance(value, (bool, int)):
@@ -100,11 +158,11 @@ def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
-        return truncate(redact(value), limit)
+        return redact.clip(value, limit)
     if _depth > 20:
-        return truncate(redact(repr(value)), limit)
+        return redact.clip(repr(value), limit)
     if isinstance(value, dict):
-        out_dict = {truncate(redact(str(k)), 200): jsonable(v, redact, limit, _depth + 1)
+        out_dict = {redact.clip(str(k), 200): jsonable(v, redact, limit, _depth + 1)
                     for k, v in itertools.islice(value.items(), MAX_ITEMS)}
         if len(value) > MAX_ITEMS:
             out_dict["…"] = f"[{len(value) - MAX_ITEMS} more keys]"
@@ -127,4 +185,4 @@ def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
             return jsonable(value.model_dump(mode="json"), redact, limit, _depth + 1)
         except Exception:
             pass
-    return truncate(redact(repr(value)), limit)
+    return redact.clip(repr(value), limit)

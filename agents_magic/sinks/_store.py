@@ -1,9 +1,11 @@
 """``StoreSink``: record runs in the run store as they happen, without making the run wait.
 
 A run row is written on ``RunStarted`` (status ``running``), one row per node execution as it
-finishes or fails, and the final status, outputs and totals on ``RunFinished``. The engine only
-pays for a ``put_nowait``; one background thread per sink writes each batch of events in a
-single transaction. Texts are redacted (:mod:`._redact`) and cut to ``max_text`` characters.
+finishes or fails, and the final status and totals on ``RunFinished``. The engine only pays for
+a ``put_nowait``; one background thread per sink writes each batch of events: what the runs'
+outcomes are in one transaction, then their inputs and outputs in a second, so a run's
+terminal status never waits behind its bulky payloads. Texts are cut to ``max_text``
+characters, then redacted (:mod:`._redact`), so a huge value costs no more than a small one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import warnings
 from typing import Any
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, mask_url, truncate
+from ._redact import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 MAX_TEXT = 20_000
@@ -50,9 +52,9 @@ class StoreSink:
     def __init__(self, url: str | None = None, *, experiment: str | None = None,
                  variant: str | None = None, max_text: int = MAX_TEXT) -> None:
         if url is None:
-            from .._settings import settings
+            from .._settings import resolve
 
-            url = settings.resolved_storage_url
+            url = resolve().resolved_storage_url
         self.url = url
         self.experiment = experiment
         self.variant = variant
@@ -64,7 +66,7 @@ class StoreSink:
         self._known_workflows: set[tuple[str, str]] = set()
         # Nothing heavy here: sqlalchemy is imported by the writer thread, not the engine's loop.
         self._writer = BackgroundWriter(f"agents-magic-store {mask_url(url)}", self._write,
-                                        self._failed)
+                                        self._failed, essential=True)
 
     # -- engine side: must be fast and never raise ------------------------------------------
     def __call__(self, event: Any) -> None:
@@ -101,6 +103,8 @@ class StoreSink:
         return self._store
 
     def _write(self, batch: list[Any]) -> None:
+        """Write a batch in two transactions: first what a run's outcome is (rows, statuses,
+        totals, node executions), then its inputs and outputs, the bulky part."""
         import sqlalchemy as sa
 
         store = self._open()
@@ -109,11 +113,13 @@ class StoreSink:
         nodes: list[dict[str, Any]] = []
         finishes: list[dict[str, Any]] = []
         placeholders: list[dict[str, Any]] = []
+        payloads: list[tuple[str, str, Any]] = []  # (run_id, column, value)
         for event in batch:
             if isinstance(event, RunStarted):
                 self.redact.refresh(event.yaml)
                 row, wf = self._run_row(event)
                 starts.append(row)
+                payloads.append((event.run_id, "inputs", event.inputs))
                 if wf is not None:
                     workflows.append(wf)
                 self._known_runs.add(event.run_id)
@@ -124,28 +130,51 @@ class StoreSink:
                 self._known_runs.add(event.run_id)
             if isinstance(event, RunFinished):
                 finishes.append(self._finish_row(event))
+                payloads.append((event.run_id, "outputs", event.outputs))
                 self._known_runs.discard(event.run_id)
             else:
                 nodes.append(self._node_row(event))
         from ..store._schema import node_executions, runs
         from ..store._schema import workflows as workflows_table
 
+        def outcome(connection: Any) -> None:
+            if workflows:
+                _insert_ignore(connection, workflows_table, workflows, ["name", "hash"])
+            if starts:
+                _upsert_runs(connection, starts)
+            if placeholders:
+                _insert_ignore(connection, runs, placeholders, ["run_id"])
+            if nodes:
+                _insert_ignore(connection, node_executions, nodes,
+                               ["run_id", "node_id", "iteration"])
+            for row in finishes:
+                connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
+                                   .values(**{k: v for k, v in row.items() if k != "run_id"}))
+
+        self._transaction(store, outcome)
+        if not payloads:
+            return
+        rows = [{"id": run_id, "column": column, "value": self._json(dict(value))}
+                for run_id, column, value in payloads]
+
+        def bulky(connection: Any) -> None:
+            for column in ("inputs", "outputs"):
+                values = [{"id": r["id"], "value": r["value"]} for r in rows
+                          if r["column"] == column]
+                if values:
+                    connection.execute(sa.update(runs).where(runs.c.run_id == sa.bindparam("id"))
+                                       .values({column: sa.bindparam("value")}), values)
+
+        self._transaction(store, bulky)
+
+    @staticmethod
+    def _transaction(store: Any, write: Any) -> None:
+        import sqlalchemy as sa
+
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with store.write_engine.begin() as connection:
-                    if workflows:
-                        _insert_ignore(connection, workflows_table, workflows, ["name", "hash"])
-                    if starts:
-                        _upsert_runs(connection, starts)
-                    if placeholders:
-                        _insert_ignore(connection, runs, placeholders, ["run_id"])
-                    if nodes:
-                        _insert_ignore(connection, node_executions, nodes,
-                                       ["run_id", "node_id", "iteration"])
-                    for row in finishes:
-                        connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
-                                           .values(**{k: v for k, v in row.items()
-                                                      if k != "run_id"}))
+                    write(connection)
                 return
             except sa.exc.OperationalError:
                 # A lock held past the busy timeout, a dropped connection: try again shortly.
@@ -154,7 +183,7 @@ class StoreSink:
                 time.sleep(0.2 * (attempt + 1))
 
     def _text(self, value: str | None) -> str | None:
-        return None if value is None else truncate(self.redact(value), self.max_text)
+        return None if value is None else self.redact.clip(value, self.max_text)
 
     def _json(self, value: Any) -> Any:
         return jsonable(value, self.redact, self.max_text)
@@ -170,8 +199,7 @@ class StoreSink:
             wf = {"name": event.workflow[:200], "hash": digest, "yaml": self.redact(yaml_text),
                   "created_at": event.at}
         row = {"run_id": event.run_id, "workflow": event.workflow[:200], "workflow_hash": digest,
-               "status": "running", "inputs": self._json(dict(event.inputs)),
-               "started_at": event.at, "experiment": self.experiment, "variant": self.variant,
+               "status": "running", "started_at": event.at, "experiment": self.experiment, "variant": self.variant,
                "host": HOST, "pid": os.getpid(), "process": PROCESS}
         return row, wf
 
@@ -195,14 +223,15 @@ class StoreSink:
                        response=self._text(event.response), outputs=self._json(event.outputs),
                        error=None, error_kind=None)
         else:
-            row.update(status="failed", prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
-                       cached=False, prompt=None, response=None, outputs=None,
+            # What a failed execution had spent, where the event carries it.
+            row.update(status="failed", prompt_tokens=getattr(event, "prompt_tokens", 0),
+                       completion_tokens=getattr(event, "completion_tokens", 0),
+                       cost_usd=getattr(event, "cost_usd", 0.0), cached=False, prompt=None, response=None, outputs=None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
         return row
 
     def _finish_row(self, event: RunFinished) -> dict[str, Any]:
-        return {"run_id": event.run_id, "status": event.status,
-                "outputs": self._json(dict(event.outputs)), "error": self._text(event.error),
+        return {"run_id": event.run_id, "status": event.status, "error": self._text(event.error),
                 "warnings": self._json(list(event.warnings)), "finished_at": event.at,
                 "duration_ms": event.duration_ms, "cost_usd": event.cost_usd,
                 "total_tokens": event.total_tokens}

@@ -4,7 +4,8 @@ The sink's ``__call__`` runs on the engine's event loop, so it only filters and 
 (``put_nowait``: a full queue drops the event with one warning rather than ever blocking the
 run). The thread drains the queue in batches and hands each batch to ``handle``. ``flush()``
 waits until everything queued before it is handled; ``close()`` flushes and stops the thread.
-Sinks still open at interpreter exit are flushed (bounded wait) by an ``atexit`` hook.
+Sinks still open at interpreter exit are flushed (bounded wait) by an ``atexit`` hook, the
+``essential`` ones (the run store) first.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ class BackgroundWriter:
     """Run ``handle(batch)`` on a daemon thread for the items given to :meth:`put`."""
 
     def __init__(self, name: str, handle: Callable[[list[Any]], None],
-                 on_error: Callable[[BaseException], None], *, linger_s: float = LINGER_S) -> None:
+                 on_error: Callable[[BaseException], None], *, linger_s: float = LINGER_S,
+                 essential: bool = False) -> None:
         self.linger_s = linger_s
+        self.essential = essential
         self._handle = handle
         self._on_error = on_error
         self._queue: queue.Queue[Any] = queue.Queue(MAX_QUEUE)
@@ -137,8 +140,10 @@ class BackgroundWriter:
 
 @atexit.register
 def _flush_all() -> None:
-    for writer in list(_live):
+    deadline = time.monotonic() + EXIT_FLUSH_S
+    for writer in sorted(_live, key=lambda w: not w.essential):
+        writer.linger_s = 0.0
         try:
-            writer.flush(EXIT_FLUSH_S)
+            writer.flush(max(0.1, deadline - time.monotonic()))
         except Exception:
             pass

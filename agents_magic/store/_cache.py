@@ -67,9 +67,12 @@ class LLMCache:
         return value if isinstance(value, dict) else None
 
     def set(self, key: str, value: dict[str, Any]) -> None:
-        """Store ``value`` (a JSON-serialisable dict) under ``key``; errors are only warned."""
+        """Store ``value`` (a JSON-serialisable dict) under ``key``, without any API key the
+        process knows (a provider may echo one); errors are only warned."""
+        from ..sinks._redact import scrub_data
+
         try:
-            self._cache.set(key, value, expire=self.expire, retry=True)
+            self._cache.set(key, scrub_data(value), expire=self.expire, retry=True)
         except Exception as exc:
             self._warn("write", exc)
 
@@ -110,10 +113,9 @@ def open_cache(settings: Settings | None = None, *, force: bool = False) -> LLMC
 
     Opened once per directory per process and reused.
     """
-    if settings is None:
-        from .. import _settings
+    from .._settings import resolve
 
-        settings = _settings.settings
+    settings = resolve(settings)
     if not (settings.cache or force):
         return None
     directory = str(Path(settings.data_dir).expanduser() / CACHE_DIRNAME)

@@ -218,10 +218,11 @@ class RunStore:
         return f"<RunStore {safe_url(self.url)}>"
 
 
-def default_url() -> str:
-    from .. import _settings
+def default_url(settings: Settings | None = None) -> str:
+    """The storage URL of ``settings`` (default: the session's)."""
+    from .._settings import resolve
 
-    return _settings.settings.resolved_storage_url
+    return resolve(settings).resolved_storage_url
 
 
 def open_store(url: str | None = None) -> RunStore:

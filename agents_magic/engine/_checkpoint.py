@@ -1,0 +1,80 @@
+"""Run checkpoints, kept by LangGraph's own savers so a failed or cancelled run can be resumed.
+
+The saver follows the run store: PostgreSQL when the store is PostgreSQL, else an SQLite file
+beside the store's database (``runs.db`` → ``runs.checkpoints.db``). A run writes its
+checkpoint once, when it ends. Savers are opened on first use, one per URL and event loop, and
+closed when their loop shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from pathlib import Path
+from typing import Any
+
+_savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def checkpoint_url(storage_url: str, data_dir: Path) -> str:
+    """Where the checkpoints of runs recorded at ``storage_url`` go."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage_url)
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        return f"sqlite:///{db.with_name(db.stem + '.checkpoints.db')}"
+    return f"sqlite:///{Path(data_dir) / 'checkpoints.db'}"
+
+
+async def saver(url: str) -> Any:
+    """The LangGraph checkpoint saver for ``url`` on the running event loop."""
+    loop = asyncio.get_running_loop()
+    per_loop = _savers.setdefault(loop, {})
+    found = per_loop.get(url)
+    if found is not None:
+        return found
+    async with _locks.setdefault(loop, asyncio.Lock()):
+        if url not in per_loop:
+            opened, close = await (_postgres(url) if url.startswith("postgresql") else _sqlite(url))
+            per_loop[url] = opened
+            closer = _close_at_shutdown(close)
+            per_loop[f"closer:{url}"] = closer  # kept alive until the loop ends
+            loop.create_task(closer.__anext__())
+    return per_loop[url]
+
+
+async def _sqlite(url: str) -> tuple[Any, Any]:
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = await aiosqlite.connect(str(path), timeout=30)
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
+    found = AsyncSqliteSaver(connection)
+    await found.setup()
+    return found, connection.close
+
+
+async def _postgres(url: str) -> tuple[Any, Any]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg import AsyncConnection
+    from psycopg.rows import dict_row
+
+    connection = await AsyncConnection.connect(url, autocommit=True, prepare_threshold=0,
+                                               row_factory=dict_row)
+    found = AsyncPostgresSaver(connection)  # type: ignore[arg-type]
+    await found.setup()
+    return found, connection.close
+
+
+async def _close_at_shutdown(close: Any) -> Any:
+    try:
+        yield
+    finally:
+        await close()

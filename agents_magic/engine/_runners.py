@@ -1,0 +1,195 @@
+"""Node kinds as runners.
+
+A runner does what is particular to one kind of node (an LLM call now; sandboxed code, a tool
+loop, a human step, a map over a list later) behind one protocol, :class:`NodeRunner`. The
+wrapper in :mod:`._run` does what every kind shares: visits, limits, events, timing, usage,
+result rows and errors. Runners are chosen by ``Node.kind``, decided when the workflow loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from ..config._schema import Node
+from ..config._template import reference, render
+from ..errors import NodeOutputError
+from . import _cost, _llm
+from ._structured import OutputMismatch, OutputSpec
+from .events import NodeRetrying, TokenDelta
+
+if TYPE_CHECKING:
+    from ._run import RunContext
+
+# Reply tokens reserved against a budget for a call whose model states no output limit.
+DEFAULT_RESERVED_REPLY_TOKENS = 4096
+
+
+@dataclass
+class Usage:
+    """What one node execution has paid for so far."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 0
+    calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """A runner's result: state updates plus what the views and the store show of it."""
+
+    updates: dict[str, Any]
+    prompt: str = ""
+    response: str = ""
+    cached: bool = False
+
+
+class Step:
+    """One node execution as its runner sees it: the run, the node, usage and a way to pay."""
+
+    def __init__(self, run: RunContext, node: Node, iteration: int, prior_calls: int) -> None:
+        self.run = run
+        self.node = node
+        self.iteration = iteration
+        self.prior_calls = prior_calls  # calls this node made earlier in the run (mock scripts)
+        self.target: _llm.Target | None = run.targets.get(node.id)
+        self.usage = Usage()
+        self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
+        self.started = time.time()
+
+    def paid(self, completion: _llm.Completion) -> None:
+        """Count a finished call at once, so budgets and closing events see it."""
+        usage = self.usage
+        usage.prompt_tokens += completion.prompt_tokens
+        usage.completion_tokens += completion.completion_tokens
+        usage.cost_usd += completion.cost_usd
+        usage.attempts += completion.attempts
+        usage.calls += 1
+        self.run.add_spend(completion.cost_usd, completion.prompt_tokens + completion.completion_tokens)
+
+    def bill_cancelled_call(self) -> None:
+        """A call cancelled in flight is still billed its prompt by most providers: count it."""
+        if self.in_flight_prompt is not None:
+            tokens, cost = self.in_flight_prompt
+            self.in_flight_prompt = None
+            self.usage.prompt_tokens += tokens
+            self.usage.cost_usd += cost
+            self.run.add_spend(cost, tokens)
+
+
+class NodeRunner(Protocol):
+    """Runs one kind of node: state in, :class:`NodeOutcome` out; raises on failure."""
+
+    async def run(self, state: dict[str, Any], step: Step) -> NodeOutcome: ...
+
+
+class LLMRunner:
+    """A prompt rendered from state, one model call, the reply parsed into the node's outputs
+    (with one repair round-trip when it does not fit the schema)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.output = OutputSpec.of(node)
+        self.renames = {local: reference(ref) for local, ref in (node.inputs or {}).items()}
+        self.instructions = self.output.instructions()
+
+    async def run(self, state: dict[str, Any], step: Step) -> NodeOutcome:
+        prompt = render(self.node.prompt or "", state, self.renames)
+        messages = ([{"role": "system", "content": self.instructions}] if self.instructions else []) + [
+            {"role": "user", "content": prompt}]
+        first = await self._call(step, messages)
+        try:
+            updates = self.output.parse(first.text)
+        except OutputMismatch as exc:
+            problem = str(exc)
+        else:
+            _llm.remember(step.run.cache, first)
+            return NodeOutcome(updates, prompt, first.text, first.cached)
+        repair = messages + [
+            {"role": "assistant", "content": first.text},
+            {"role": "user", "content": f"That reply was invalid: {problem}. Reply again with only "
+                                        "the JSON object the schema asks for."}]
+        second = await self._call(step, repair)
+        try:
+            updates = self.output.parse(second.text)
+        except OutputMismatch as exc:
+            target = step.target
+            assert target is not None
+            raise NodeOutputError(f"{exc} (also after one repair request)", node=self.node.id,
+                                  provider=target.provider, model=target.model,
+                                  attempts=step.usage.attempts, kind="invalid_output") from None
+        # The original request now replays the answer that passed.
+        _llm.remember(step.run.cache, dataclasses.replace(second, cache_key=first.cache_key))
+        return NodeOutcome(updates, prompt, second.text, False)
+
+    async def _call(self, step: Step, messages: list[dict[str, Any]]) -> _llm.Completion:
+        run, target, node_id = step.run, step.target, self.node.id
+        assert target is not None
+        prompt_tokens = estimate_prompt_tokens(messages)
+        reserved = run.reserve(node_id, _cost.cost_usd(target.provider, target.model, prompt_tokens,
+                                                       reserve_tokens(target)))
+        step.in_flight_prompt = (prompt_tokens, _cost.cost_usd(target.provider, target.model,
+                                                               prompt_tokens, 0))
+        try:
+            completion = await _llm.complete(
+                target, messages, response_format=self.output.response_format(),
+                on_token=_token_sink(run, node_id), on_retry=_retry_sink(run, node_id),
+                node_id=node_id, call_index=step.prior_calls + step.usage.calls,
+                backoff_s=run.execution.retry_backoff, cache=run.cache,
+                max_concurrency=run.max_concurrency)
+        except asyncio.CancelledError:
+            raise  # the wrapper's closing event bills the prompt of the call in flight
+        except Exception:
+            step.in_flight_prompt = None  # the provider refused it: nothing billed
+            raise
+        finally:
+            run.release(reserved)
+        step.in_flight_prompt = None
+        step.paid(completion)
+        return completion
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """A quick, generous count of a request's prompt tokens (3 characters a token)."""
+    return sum(len(str(m.get("content") or "")) for m in messages) // 3 + 4 * len(messages)
+
+
+def _token_sink(run: RunContext, node_id: str) -> Callable[[str], None] | None:
+    if not run.stream:
+        return None
+    return lambda text: run.emit(TokenDelta(run.run_id, node_id, text))
+
+
+def _retry_sink(run: RunContext, node_id: str) -> Callable[[int, float, Any], None]:
+    def on_retry(attempt: int, delay: float, error: Any) -> None:
+        run.emit(NodeRetrying(run.run_id, node_id, attempt, delay, str(error), error.kind))
+
+    return on_retry
+
+
+def reserve_tokens(target: _llm.Target) -> int:
+    """Reply tokens a budget reserves for one call: the node's ``max_tokens``, else the model's
+    output limit from LiteLLM's table, else :data:`DEFAULT_RESERVED_REPLY_TOKENS`."""
+    if target.max_tokens:
+        return int(target.max_tokens)
+    info = _cost.model_info(target.provider, target.model) or {}
+    limit = info.get("max_output_tokens") or info.get("max_tokens")
+    return int(limit) if isinstance(limit, (int, float)) and limit > 0 else DEFAULT_RESERVED_REPLY_TOKENS
+
+
+RUNNERS: dict[str, Callable[[Node], NodeRunner]] = {"llm": LLMRunner}
+
+
+def runner_for(node: Node) -> NodeRunner:
+    """The runner of ``node``'s kind (raises ``KeyError`` for kinds not built in)."""
+    return RUNNERS[node.kind](node)
+

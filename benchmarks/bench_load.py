@@ -1,0 +1,59 @@
+"""Load time of linear chains of 10, 1,000 and 5,000 nodes (target: 5,000 nodes in ≤ 1 s).
+
+Run: ``python benchmarks/bench_load.py [--profile N]``. Each figure is the best of three loads
+after a warm-up, so imports are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import agents_magic
+
+SIZES = (10, 1_000, 5_000)
+
+
+def chain(size: int) -> str:
+    """A workflow of ``size`` LLM nodes in a row, each reading and writing one state field."""
+    lines = ['schema_version: "1.0"', "flow: {name: chain}", "state:", "  fields:",
+             '    text: {type: str, default: ""}', "nodes:"]
+    lines += [f'  - {{id: n{i}, prompt: "step {i}: {{state.text}}", outputs: [text]}}'
+              for i in range(size)]
+    lines += ["edges:", "  - {from: START, to: n0}"]
+    lines += [f"  - {{from: n{i}, to: n{i + 1}}}" for i in range(size - 1)]
+    lines += [f"  - {{from: n{size - 1}, to: END}}", "config: {llm: {provider: mock}}"]
+    return "\n".join(lines) + "\n"
+
+
+def best_of(text: str, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        agents_magic.load(text)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", type=int, metavar="N", help="profile one load of N nodes")
+    args = parser.parse_args()
+    agents_magic.load(chain(2))
+    if args.profile:
+        import cProfile
+        import pstats
+
+        text = chain(args.profile)
+        with cProfile.Profile() as profile:
+            agents_magic.load(text)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+        return
+    print(f"{'nodes':>6}  {'load':>9}  {'per node':>9}")
+    for size in SIZES:
+        seconds = best_of(chain(size))
+        print(f"{size:>6}  {seconds * 1000:>7.1f} ms  {seconds / size * 1e6:>6.0f} µs")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ._result import NODE_COLUMNS, RunResult
 from ._workflow import Workflow, load
 from .engine.events import Sink
+
+if TYPE_CHECKING:
+    from ._settings import Settings
 
 RESUMABLE = frozenset({"failed", "cancelled", "budget_exceeded"})
 
@@ -22,6 +25,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                api_base: str | None = None, stream: bool = False, run_id: str | None = None,
                cache: bool | None = None, persist: bool = True, budget_usd: float | None = None,
+               settings: Settings | None = None,
                _result_holder: list[RunResult] | None = None) -> RunResult:
     """Run a workflow in the current event loop.
 
@@ -44,6 +48,8 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     budget_usd
         Stop before the call that would exceed this (default: ``config.execution.budget_usd``,
         then the session setting).
+    settings
+        The session settings the run reads, once (default: the session's).
 
     Raises
     ------
@@ -53,23 +59,25 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
     from .engine._run import execute
 
     wf = _workflow(workflow)
-    options = await _run_options(wf, sinks, cache, persist, budget_usd)
+    options = await _run_options(wf, sinks, cache, persist, budget_usd, settings)
     return await execute(wf, inputs, model=model, provider=provider, api_base=api_base,
                          stream=stream, run_id=run_id, result_holder=_result_holder, **options)
 
 
 async def _run_options(wf: Workflow, sinks: Iterable[Sink], cache: bool | None, persist: bool,
-                       budget_usd: float | None) -> dict[str, Any]:
+                       budget_usd: float | None, settings: Settings | None = None
+                       ) -> dict[str, Any]:
     """What the session settings add to a run: sinks, cache, budget, concurrency, checkpoints."""
-    from . import _settings
+    from ._settings import resolve
 
-    settings = _settings.settings
+    settings = resolve(settings)
     sinks = list(sinks)
     checkpointer = None
     if persist:
         from .sinks import default_sinks
 
-        sinks += [d for d in default_sinks(settings) if all(d is not s for s in sinks)]
+        sinks += [d for d in default_sinks(settings, wf.spec.config)
+                  if all(d is not s for s in sinks)]
         if settings.store:
             from .engine import _checkpoint
 

@@ -107,9 +107,9 @@ def _edges_by_source(spec: Any) -> dict[str, list[Any]]:
 
 def _choices(edges: list[Any]) -> list[list[str]]:
     """The alternative sets of successors a node can hand over to (all of a set run)."""
-    plain = [t for e in edges if e.condition is None and e.loop is None and not e.routes
-             for t in (e.to if isinstance(e.to, list) else [e.to])]
-    routed = [e for e in edges if e.condition is not None or e.loop is not None or e.routes]
+    from .config._graph import split_edges
+
+    plain, routed = split_edges(edges)
     if not routed:
         return [plain]
     options: list[list[str]] = []

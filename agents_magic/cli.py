@@ -19,14 +19,14 @@ DEMO_TEXT = ("LangGraph runs graphs of LLM calls; agents_magic writes those grap
 
 def parse_inputs(pairs: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """``k=v`` pairs → values read as YAML literals, plus each value's text as typed."""
-    values: dict[str, Any] = {}
+    raw: dict[str, str] = {}
     for pair in pairs:
         try:
             key, text = _inputs.split(pair)
         except ValueError as exc:
             raise SystemExit(f"agents-magic: --input {exc}") from None
-        values[key] = (_inputs.literal(text), text)
-    return {k: v for k, (v, _) in values.items()}, {k: t for k, (_, t) in values.items()}
+        raw[key] = text
+    return {key: _inputs.literal(text) for key, text in raw.items()}, raw
 
 
 def _load(path: str | Path) -> Any:

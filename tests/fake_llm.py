@@ -22,7 +22,8 @@ connection without a reply), ``status`` (with optional ``headers``, ``message``,
 only applies to requests that send ``tools``) or ``content`` (a string, or a list of strings
 cycled through). Streamed replies also take ``stream_interval_ms`` (a pause before each
 event), ``cut_stream`` (end the body cleanly after that many events: no finish reason, no
-``[DONE]``) and ``drop_stream`` (drop the connection after that many events).
+``[DONE]``) and ``drop_stream`` (drop the connection after that many events). A content
+rule with ``echo_header`` (a header name) appends that request header's value to the reply.
 """
 
 from __future__ import annotations
@@ -375,6 +376,8 @@ class FakeServer:
             tool_calls = [self.tool_call(call) for call in rule["tool_calls"]]
         else:
             content = self.content(rule, req, messages)
+            if rule.get("echo_header"):  # a provider that echoes a request header back
+                content += f" {rule['echo_header']}: {headers.get(rule['echo_header'].lower(), '')}"
         completion_text = content if tool_calls is None else " ".join(
             c["function"]["arguments"] for c in tool_calls)
         prompt_tokens = max(1, sum(len(t.split()) for t in texts))

@@ -68,5 +68,30 @@ def test_demo_runs_offline():
 def test_input_values_are_read_as_yaml_literals():
     from agents_magic.cli import parse_inputs
 
-    assert parse_inputs(["n=3", "xs=[1, 2]", "s=hello world", "t=a: b", "e=", "z=null"]) == {
-        "n": 3, "xs": [1, 2], "s": "hello world", "t": "a: b", "e": "", "z": None}
+    values, raw = parse_inputs(["n=3", "xs=[1, 2]", "s=hello world", "t=a: b", "e=", "z=null"])
+    assert values == {"n": 3, "xs": [1, 2], "s": "hello world", "t": "a: b", "e": "", "z": None}
+    assert raw["n"] == "3" and raw["xs"] == "[1, 2]"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"flow: {name: x}\nextra: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 50 levels deep"),
+    ("flow: {name: café}\n".encode("latin-1"), "not UTF-8"),
+])
+def test_validate_reports_hostile_input_in_a_few_lines(tmp_path, content, message):
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    proc = cli("validate", str(path))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ConfigError: 1 problem") and message in proc.stderr
+    assert "line 2:" in proc.stderr or "line 1:" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 5
+
+
+def test_validate_prints_load_warnings_as_plain_lines(tmp_path):
+    path = tmp_path / "tools.yaml"
+    path.write_text((EXAMPLES / "chain.yaml").read_text() + "  tools: {http: true}\n")
+    assert "\nconfig:" in path.read_text()
+    proc = cli("validate", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(f"warning: {path}: line ") and "`config.tools`" in proc.stderr
+    assert "AgentsMagicWarning" not in proc.stderr

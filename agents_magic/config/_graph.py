@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from ._schema import Edge
+
 
 def reachable(succ: dict[str, set[str]], starts: Iterable[str], stop: str | None = None) -> set[str]:
     """Nodes reachable from ``starts`` (included) without passing through ``stop``."""
@@ -26,3 +28,17 @@ def reverse(succ: dict[str, set[str]]) -> dict[str, set[str]]:
         for target in targets:
             pred.setdefault(target, set()).add(source)
     return pred
+
+
+def split_edges(edges: Iterable[Edge]) -> tuple[list[str], list[Edge]]:
+    """One node's outgoing edges as (targets always taken, edges that choose at run time)."""
+    plain: list[str] = []
+    routed: list[Edge] = []
+    for edge in edges:
+        if edge.routed:
+            routed.append(edge)
+        elif isinstance(edge.to, list):
+            plain += edge.to
+        elif edge.to is not None:
+            plain.append(edge.to)
+    return plain, routed

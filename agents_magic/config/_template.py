@@ -1,4 +1,8 @@
-"""Prompt templates: ``{state.field}``, ``{state.obj.key}``, bare ``{field}``; ``{{``/``}}`` escape."""
+"""Prompt templates: ``{state.field}``, ``{state.obj.key}``, bare ``{field}``; ``{{``/``}}`` escape.
+
+As in conditions, a path may not name anything starting with ``_`` (``{state.text.__class__}``):
+validation reports it at load and :func:`render` refuses it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from ._schema import LOOP_PREFIX
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{\s*([^{}]*?)\s*\}")
 _PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -36,7 +42,21 @@ def reference(text: str) -> tuple[str, ...]:
     return parts[1:] if parts[:1] == ("state",) and len(parts) > 1 else parts
 
 
+class TemplateError(ValueError):
+    """A placeholder names something a template may not read."""
+
+
+def private(path: tuple[str, ...]) -> bool:
+    """Whether ``path`` names something starting with ``_`` (a loop counter at the top is fine)."""
+    head, *rest = path or ("",)
+    return (head.startswith("_") and not head.startswith(LOOP_PREFIX)) or any(
+        part.startswith("_") for part in rest)
+
+
 def lookup(state: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path``: keys of dicts, public attributes of other objects."""
+    if private(path):
+        raise TemplateError(f"`{'.'.join(path)}`: names starting with `_` are not allowed in a placeholder")
     value: Any = state
     for key in path:
         value = value.get(key) if isinstance(value, dict) else getattr(value, key, None)

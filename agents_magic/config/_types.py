@@ -16,6 +16,7 @@ SCALARS: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
 TYPE_NAMES = [*SCALARS, "list", "dict", "object", "any"]
 _JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 _GENERIC = re.compile(r"^(list|dict)\s*\[(.*)\]$")
+MAX_NESTING = 20
 
 
 class TypeSyntaxError(ValueError):
@@ -44,6 +45,8 @@ def annotation(type_str: Any, schema: Any = None) -> Any:
     if not isinstance(type_str, str):
         raise TypeSyntaxError(f"a type must be a string such as `str`, not {type_str!r}")
     text = type_str.strip()
+    if text.count("[") > MAX_NESTING:
+        raise TypeSyntaxError(f"`{text[:40]}…` nests more than {MAX_NESTING} types")
     if text in SCALARS:
         return SCALARS[text]
     if text in ("object", "any"):

@@ -15,7 +15,7 @@ from ._conditions import ConditionSyntaxError, compile_condition
 from ._graph import reachable, reverse
 from ._schema import END, LOOP_PREFIX, START
 from ._sourcemap import SourceMap, format_path
-from ._template import placeholders, reference
+from ._template import placeholders, private, reference
 
 PROVIDERS = ("openai", "anthropic", "google", "gemini", "ollama", "mock", "azure", "groq",
              "mistral", "bedrock", "vertex_ai", "openrouter", "together_ai", "deepseek", "xai")
@@ -79,8 +79,7 @@ class _Checker:
             self.add_at(where, text, f"empty reference `{text}`")
             return
         head = path[0]
-        if any(part.startswith("_") for part in path[1:]) or (
-                head.startswith("_") and not head.startswith(LOOP_PREFIX)):
+        if private(path):
             self.add_at(where, text, f"`{text}`: names starting with `_` are not allowed",
                         "refer to state fields and their keys", reference=reference)
             return

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-START, END = "START", "END"
+from ..config._schema import END, START
 
 # kind -> (stroke colour, dash pattern, legend text)
 EDGE_STYLE = {
@@ -131,7 +131,7 @@ class WorkflowGraph:
                 self.edges.append(GEdge(src, bar, "plain"))
             self.edges.append(GEdge(bar, join, "plain"))
 
-        routed = {e.from_ for e in spec.edges if e.condition is not None or e.routes or e.loop}
+        routed = {e.from_ for e in spec.edges if e.routed}
         for index, edge in enumerate(spec.edges):
             src = edge.from_
             if edge.loop is not None:
@@ -179,12 +179,44 @@ class WorkflowGraph:
     # -- facts a caller may want -----------------------------------------------------------
     @property
     def counts(self) -> dict[str, int]:
-        """How many conditional edges, parallel fan-outs and loops the graph has."""
+        """How many conditional edges, parallel fan-outs and loops the graph has (no layout)."""
+        self._mark_back_edges()
         return {
             "conditional": sum(e.kind in ("cond", "else") for e in self.edges),
             "parallel": sum(n.kind == "fork" for n in self.nodes.values()),
-            "loops": sum(e.kind == "loop" or e.back for e in self.layout().edges),
+            "loops": sum(e.kind == "loop" or e.back for e in self.edges),
         }
+
+    def _mark_back_edges(self) -> list[str]:
+        """Set ``back`` on edges that close a cycle (depth-first from START, without recursion);
+        return the nodes in discovery order."""
+        out: dict[str, list[GEdge]] = {n: [] for n in self.nodes}
+        for e in self.edges:
+            out[e.src].append(e)
+        on_path: set[str] = set()
+        order: list[str] = []
+        seen: set[str] = set()
+        for root in [START, *self.nodes]:
+            if root in seen:
+                continue
+            seen.add(root)
+            order.append(root)
+            on_path.add(root)
+            stack = [(root, iter(out[root]))]
+            while stack:
+                node, pending = stack[-1]
+                e = next(pending, None)
+                if e is None:
+                    on_path.discard(node)
+                    stack.pop()
+                elif e.dst in on_path or e.src == e.dst:
+                    e.back = True
+                elif e.dst not in seen:
+                    seen.add(e.dst)
+                    order.append(e.dst)
+                    on_path.add(e.dst)
+                    stack.append((e.dst, iter(out[e.dst])))
+        return order
 
     # -- layout ----------------------------------------------------------------------------
     def layout(self) -> WorkflowGraph:
@@ -196,28 +228,8 @@ class WorkflowGraph:
 
     def _layout(self) -> None:
         nodes, edges = self.nodes, self.edges
-        out: dict[str, list[GEdge]] = {n: [] for n in nodes}
-        for e in edges:
-            out[e.src].append(e)
         # 1. back edges (they close a cycle) by depth-first search from START.
-        state: dict[str, int] = {}
-        discovery: dict[str, int] = {}
-
-        def visit(u: str) -> None:
-            state[u] = 1
-            discovery[u] = len(discovery)
-            for e in out[u]:
-                if state.get(e.dst) == 1:
-                    e.back = True
-                elif e.dst not in state:
-                    visit(e.dst)
-            state[u] = 2
-
-        for root in [START, *nodes]:
-            if root not in state:
-                visit(root)
-        for e in edges:
-            e.back = e.back or e.src == e.dst
+        discovery = {n: k for k, n in enumerate(self._mark_back_edges())}
         forward = [e for e in edges if not e.back]
         # 2. longest-path layers over the forward edges; END last.
         preds: dict[str, list[str]] = {n: [] for n in nodes}

@@ -83,9 +83,12 @@ class RunContext:
             return 0.0
         committed = self.cost_usd + self.reserved_usd
         if committed + amount > self.budget_usd:
+            target = self.targets.get(node_id)
+            hint = ("" if target is None or target.max_tokens else
+                    "; set llm.max_tokens on the node to reserve less than the model's output limit")
             raise BudgetExceeded(
                 f"node `{node_id}` not called: ${committed:.6f} spent or reserved + up to "
-                f"${amount:.6f} for this call would exceed the budget of ${self.budget_usd:g}")
+                f"${amount:.6f} for this call would exceed the budget of ${self.budget_usd:g}{hint}")
         self.reserved_usd += amount
         return amount
 
@@ -248,7 +251,7 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     finished are not run again, the node that failed or was cancelled runs anew; ``inputs``
     are then the original inputs (for events) and ``spent_before`` what earlier attempts cost.
     """
-    state = workflow.initial_state(inputs)
+    state = dict(inputs or {}) if resume else workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
     graph = compiled(workflow)

@@ -146,7 +146,7 @@ class StoreSink:
                 _insert_ignore(connection, runs, placeholders, ["run_id"])
             if nodes:
                 _insert_ignore(connection, node_executions, nodes,
-                               ["run_id", "node_id", "iteration"])
+                               ["run_id", "node_id", "iteration", "started_at"])
             for row in finishes:
                 connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
                                    .values(**{k: v for k, v in row.items() if k != "run_id"}))

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,9 +23,12 @@ from sqlalchemy import event
 from ..errors import AgentsMagicError
 from ._schema import runs
 
+if TYPE_CHECKING:
+    from .._settings import Settings
+
 #: The newest migration; checked against the migration scripts by the tests. Opening a store
 #: whose version already equals it skips loading Alembic altogether (milliseconds, not 100s).
-HEAD = "0001"
+HEAD = "0002"
 VERSION_TABLE = "agents_magic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: Identifies this process in ``runs.process`` so start-up reconciliation never touches a run

@@ -85,7 +85,7 @@ node_executions = sa.Table(
     sa.Column("outputs", JSON),
     # One row per execution: a second sink on the same store (or an event delivered twice)
     # cannot duplicate it.
-    sa.UniqueConstraint("run_id", "node_id", "iteration"),
+    sa.UniqueConstraint("run_id", "node_id", "iteration", "started_at"),
 )
 
 memory_entries = sa.Table(

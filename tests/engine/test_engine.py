@@ -578,7 +578,8 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
     assert time.perf_counter() - t0 < 5
     assert result.status == "cancelled"
     assert result.outputs["outline"].startswith("echo: Outline")
-    assert result.nodes["node_id"].tolist() == ["outline"]
+    assert result.nodes[["node_id", "status"]].values.tolist() == [["outline", "succeeded"],
+                                                                  ["write", "cancelled"]]
 
 
 def test_session_settings_fill_what_the_workflow_leaves_open(fake_llm, calls_in_flight):
@@ -678,21 +679,6 @@ def test_a_bug_still_ends_the_run_for_sinks(fake_llm, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec])
     assert rec.of(ev.RunFinished)[0].status == "failed"
-
-
-def test_budget_holds_across_parallel_branches(fake_llm):
-    from agents_magic.engine._run import execute
-
-    flow = wf(fake_llm, FAN.replace("{id: join,", "{id: join, llm: {max_tokens: 10},"),
-              fields=FAN_FIELDS, model="gpt-4o")
-    flow_llm = flow.spec.config.llm
-    from agents_magic.engine import _llm
-
-    target = _llm.resolve(None, flow_llm, {}, timeout=5, max_retries=0)
-    one_call = _llm.estimate_cost(target, [{"role": "user", "content": "A owls"}])
-    result = asyncio.run(execute(flow, budget_usd=one_call * 1.5))
-    assert result.status == "budget_exceeded"
-    assert len(fake_llm.requests()) == 1  # the other two branches were stopped before calling
 
 
 def test_a_model_with_a_provider_prefix_switches_the_provider(fake_llm):

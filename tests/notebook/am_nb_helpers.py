@@ -12,7 +12,8 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 EXAMPLE = REPO / "agents_magic" / "examples" / "summarize.yaml"
 KERNEL_NAME = "agents-magic-test"
-CLEAN_ENV = ("AGENTS_MAGIC_PROVIDER", "AGENTS_MAGIC_MODEL", "AGENTS_MAGIC_STORAGE_URL",
+CLEAN_ENV = ("AGENTS_MAGIC_DEFAULT_PROVIDER", "AGENTS_MAGIC_DEFAULT_MODEL", "AGENTS_MAGIC_BUDGET_USD",
+             "AGENTS_MAGIC_MAX_CONCURRENCY", "AGENTS_MAGIC_LIVE_DISPLAY", "AGENTS_MAGIC_STORAGE_URL",
              "AGENTS_MAGIC_MLFLOW_TRACKING_URI", "OPENAI_API_KEY")
 
 
@@ -57,14 +58,16 @@ def fake_llm_class() -> Any:
     return sys.modules["am_fake_llm"].FakeLLM
 
 
-def write_kernelspec(root: Path, data_dir: Path) -> list[str]:
-    """A kernelspec under ``root`` running this venv's Python; returns the kernel dirs."""
+def write_kernelspec(root: Path, data_dir: Path, extra_env: dict[str, str] | None = None
+                     ) -> list[str]:
+    """A kernelspec under ``root`` running this venv's Python (``extra_env`` added to its
+    environment); returns the kernel dirs."""
     spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "agents_magic tests", "language": "python",
-        "env": kernel_env(data_dir),
+        "env": {**kernel_env(data_dir), **(extra_env or {})},
     }))
     return [str(root / "kernels")]
 

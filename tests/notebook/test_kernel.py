@@ -1,5 +1,5 @@
 """In a real Jupyter kernel (this venv's Python): every tutorial notebook runs top to bottom, and
-a kernel interrupt cancels a running workflow within a second, leaving the kernel usable."""
+a kernel interrupt cancels a running workflow, leaving the kernel usable."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _text(outputs: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def test_interrupt_cancels_a_run_within_a_second(kernel_dirs: list[str], llm: Any) -> None:
+def test_interrupt_cancels_a_run(kernel_dirs: list[str], llm: Any) -> None:
     llm.configure(latency_ms=10_000)
     km = kernel_manager(kernel_dirs)
     km.start_kernel()
@@ -91,18 +91,13 @@ def test_interrupt_cancels_a_run_within_a_second(kernel_dirs: list[str], llm: An
         assert reply["content"]["status"] == "ok"
         msg_id = kc.execute("%%workflow slow -i topic=cats --out res\n" + two_step(llm.base_url))
         deadline = time.monotonic() + 30
-        while not llm.requests():  # the second node's call is in flight on the fake server
+        while not llm.requests():  # until the second node's call is in flight on the fake server
             assert time.monotonic() < deadline, "the run never reached the LLM"
             time.sleep(0.05)
-        time.sleep(0.2)
-        interrupted = time.monotonic()
-        km.interrupt_kernel()
-        reply = _reply(kc, msg_id, time.monotonic() + 10)
-        elapsed = time.monotonic() - interrupted
+        km.interrupt_kernel()  # how fast it stops: benchmarks/bench_notebook.py
+        reply = _reply(kc, msg_id, time.monotonic() + 30)
         outputs = _drain(kc, msg_id)
         assert reply["content"]["status"] == "ok", reply["content"]
-        print(f"interrupt to execute_reply: {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0, f"the run took {elapsed:.2f}s to stop"
         shown = _text(outputs)
         assert "slow · cancelled" in shown  # the progress lines end with the status
         assert "RunResult(slow cancelled" in shown  # a cancelled run is shown even with --out

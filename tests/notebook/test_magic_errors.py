@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 from am_nb_helpers import SUMMARIZE, cell, two_step
@@ -141,14 +140,12 @@ def test_failed_run_is_shown_even_with_out(magic, llm):
 
 def test_interrupt_cancels_the_run_and_the_shell_stays_usable(magic):
     slow = SUMMARIZE.replace("llm: {provider: mock}", "llm: {provider: mock, params: {latency_ms: 10000}}")
+    # How fast cancelling is, is measured by benchmarks/bench_notebook.py, not asserted here.
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    started = time.monotonic()
     timer.start()
     try:
         result = magic.run_cell_magic("workflow", "summarize -i text=x --quiet", slow)
     finally:
         timer.cancel()
-    elapsed = time.monotonic() - started
     assert result.status == "cancelled"
-    assert elapsed < 1.5, elapsed  # the interrupt came at 0.5 s; cancelling takes well under 1 s
     assert magic.run_cell_magic("workflow", "summarize -i text=x --quiet", SUMMARIZE).ok

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import textwrap
+import zlib
 
 import pytest
 
@@ -44,6 +50,46 @@ def _files_containing(directory, needle: bytes) -> list[str]:
     return [str(p) for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
+def _decompressed_containing(directory, needle: bytes) -> list[str]:
+    """Cache entries (values in the index database, or files beside it) whose zlib-decompressed
+    bytes hold ``needle``."""
+    found = []
+    with sqlite3.connect(directory / "cache.db") as connection:
+        blobs = [(f"row {rowid}", value) for rowid, value in
+                 connection.execute("SELECT rowid, value FROM Cache WHERE value IS NOT NULL")]
+    blobs += [(str(p), p.read_bytes()) for p in directory.rglob("*.val")]
+    for where, blob in blobs:
+        data = blob if isinstance(blob, bytes) else str(blob).encode()
+        try:
+            data = zlib.decompress(data)
+        except zlib.error:
+            pass
+        if needle in data:
+            found.append(where)
+    return found
+
+
+def test_the_key_is_not_echoed_by_the_cli(fake_llm, tmp_path, monkeypatch):
+    monkeypatch.setenv("AM_TEST_KEY", KEY)
+    fake_llm.configure(rules=[{"status": 401, "message": f"Incorrect API key provided: {KEY}"}])
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(_workflow(fake_llm.base_url), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "agents_magic", "run", str(flow), "--input",
+                           "text=x"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "AGENTS_MAGIC_STORE": "0"})
+    assert done.returncode != 0 and fake_llm.requests()
+    assert "Incorrect API key provided" in done.stdout + done.stderr
+    assert "SECRET-123456" not in done.stdout + done.stderr
+
+
+def test_errors_never_carry_a_known_key(monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_notashape0123456789")
+    error = am.ProviderError("401: bad key gsk_notashape0123456789", node="n", provider="groq",
+                             model="m")
+    assert "gsk_notashape" not in str(error) and "gsk_notashape" not in error.cause
+    assert "gsk_notashape" not in str(am.AgentsMagicError("quoting gsk_notashape0123456789"))
+
+
 @pytest.mark.parametrize("leak", ["clean", "echoed"])
 def test_the_api_key_never_reaches_the_data_directory(fake_llm, mlflow_db, data_dir, monkeypatch,
                                                       leak):
@@ -57,13 +103,15 @@ def test_the_api_key_never_reaches_the_data_directory(fake_llm, mlflow_db, data_
     echoed = leak == "echoed"
     if echoed:
         # The worst case: the key shows up in the inputs, the prompt, the reply and an error.
+        # A provider that echoes the Authorization header, then one that quotes the key in a 401.
         fake_llm.configure(rules=[
             {"match": "Judge", "status": 401, "message": f"Incorrect API key provided: {KEY}"},
-            {"content": f"Sure! Your key is {KEY}; header Authorization: Bearer {KEY}"}])
+            {"content": f"Sure! Your key is {KEY}.", "echo_header": "Authorization"}])
     wf = am.load(_workflow(fake_llm.base_url, echo_key=echoed))
     # The session's sinks and cache are attached by run() itself, as in a notebook.
     result = am.run(wf, {"text": f"text with {KEY}" if echoed else "a harmless text"})
     assert result.status == ("failed" if echoed else "succeeded")
+    assert KEY not in (result.error or "") and KEY not in repr(result)
     requests = fake_llm.requests()
     assert requests and requests[0]["headers"]["authorization"] == f"Bearer {KEY}"  # it was used
     sinks = default_sinks(settings)  # the same, shared sinks the run used
@@ -71,8 +119,11 @@ def test_the_api_key_never_reaches_the_data_directory(fake_llm, mlflow_db, data_
     from agents_magic.store._cache import open_cache
 
     cache = open_cache(settings)
-    if not echoed:
-        assert len(cache) == 2  # both calls were cached by the engine
+    assert len(cache) == (1 if echoed else 2)  # every call that succeeded was cached
+    entries = [json.dumps(cache._cache.get(key)) for key in cache._cache.iterkeys()]
+    assert len(entries) == len(cache) and not [e for e in entries if "SECRET-123456" in e]
+    if echoed:
+        assert "[REDACTED]" in entries[0]  # the echoed key, scrubbed before it was cached
     flush_sinks(120)
     assert sinks[1].logged == 1 and sinks[1].problem is None
     assert sinks[0]._warned is False
@@ -85,6 +136,7 @@ def test_the_api_key_never_reaches_the_data_directory(fake_llm, mlflow_db, data_
     assert any("llm_cache" in str(p) for p in written)
     assert _files_containing(data_dir, KEY.encode()) == []
     assert _files_containing(data_dir, b"SECRET-123456") == []
+    assert _decompressed_containing(data_dir / "llm_cache", b"SECRET-123456") == []
     if echoed:
         from agents_magic import _reports
 

@@ -1,8 +1,10 @@
 """The ``mock`` provider: deterministic, offline, free — for tutorials, tests and dry runs.
 
-Scripted ``responses`` are cycled per node; without them a reply is synthesised from the
-requested JSON schema (or a short text), seeded by the prompt so the same prompt gives the same
-reply. Usage is counted in words, cost is $0, and events look exactly like a real call's.
+Scripted ``responses`` are cycled per node (a string, a JSON value, or
+``{"tool_calls": [{"name": ..., "arguments": {...}}]}`` to ask for tools); without them a
+reply is synthesised from the requested JSON schema (or a short text), seeded by the prompt so
+the same prompt gives the same reply. Usage is counted in words, cost is $0, and events look
+exactly like a real call's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any, Callable
+
+from .._completion import Reply, ToolCall
 
 
 def _seed(messages: list[dict[str, str]]) -> int:
@@ -41,22 +46,32 @@ def _words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-async def complete(target: Any, messages: list[dict[str, str]], response_format: dict[str, Any] | None,
-                   call_index: int, on_token: Callable[[str], None] | None) -> tuple[str, int, int]:
+def _scripted(reply: Any, call_index: int) -> Reply:
+    if isinstance(reply, dict) and "tool_calls" in reply:
+        calls = tuple(ToolCall(str(c.get("id") or f"call_{call_index}_{i}"), str(c["name"]),
+                               dict(c.get("arguments") or {}))
+                      for i, c in enumerate(reply["tool_calls"]))
+        return Reply(str(reply.get("content") or ""), tool_calls=calls, finish_reason="tool_calls")
+    return Reply(reply if isinstance(reply, str) else json.dumps(reply), finish_reason="stop")
+
+
+async def complete(target: Any, messages: list[dict[str, Any]], response_format: dict[str, Any] | None,
+                   call_index: int, on_token: Callable[[str], None] | None) -> Reply:
     params = dict(target.params)
     if params.get("latency_ms"):
         await asyncio.sleep(float(params["latency_ms"]) / 1000)
     seed = _seed(messages)
     if target.responses:
-        reply = target.responses[call_index % len(target.responses)]
-        text = reply if isinstance(reply, str) else json.dumps(reply)
+        reply = _scripted(target.responses[call_index % len(target.responses)], call_index)
     elif response_format and response_format.get("type") == "json_schema":
-        text = json.dumps(synthesise(response_format["json_schema"]["schema"], seed))
+        reply = Reply(json.dumps(synthesise(response_format["json_schema"]["schema"], seed)),
+                      finish_reason="stop")
     else:
-        last = str(messages[-1].get("content", "")).strip().replace("\n", " ")
-        text = f"Mock reply to: {last[:60]}"
-    if on_token is not None:
-        for i, word in enumerate(text.split(" ")):
+        last = str(messages[-1].get("content") or "").strip().replace("\n", " ")
+        reply = Reply(f"Mock reply to: {last[:60]}", finish_reason="stop")
+    if on_token is not None and reply.text:
+        for i, word in enumerate(reply.text.split(" ")):
             on_token(word if i == 0 else " " + word)
-    prompt_words = sum(_words(str(m.get("content", ""))) for m in messages)
-    return text, prompt_words, _words(text)
+    prompt_words = sum(_words(str(m.get("content") or "")) for m in messages)
+    produced = reply.text or json.dumps([c.arguments for c in reply.tool_calls])
+    return replace(reply, prompt_tokens=prompt_words, completion_tokens=_words(produced))

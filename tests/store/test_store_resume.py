@@ -1,0 +1,112 @@
+"""resume(): a failed or cancelled run continues from its checkpoint, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from store_helpers import rows
+
+import agents_magic as am
+from agents_magic import _settings
+from agents_magic.errors import AgentsMagicError
+
+FLOW = """
+schema_version: "1.0"
+flow: {{name: three}}
+state:
+  fields:
+    topic: {{type: str, required: true}}
+    outline: {{type: str}}
+    draft: {{type: str}}
+    side: {{type: str}}
+nodes:
+  - {{id: outline, prompt: "Outline {{topic}}", outputs: [outline]}}
+  - {{id: draft, prompt: "Draft {{outline}}", outputs: [draft]}}
+  - {{id: side, prompt: "Side {{outline}}", outputs: [side]}}
+edges:
+  - {{from: START, to: outline}}
+  - {{from: outline, to: [draft, side]}}
+  - {{from: draft, to: END}}
+  - {{from: side, to: END}}
+config:
+  llm: {{provider: openai, model: gpt-4o-mini, api_base: "{base}"}}
+  execution: {{timeout: 30, max_retries: 0}}
+"""
+
+
+@pytest.fixture
+def store_on(store_url, monkeypatch):
+    monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
+    monkeypatch.setenv("AGENTS_MAGIC_STORAGE_URL", store_url)
+    _settings.reset()
+    return store_url
+
+
+def sent(fake, prefix: str) -> int:
+    return sum(1 for r in fake.requests() if r["messages"][-1]["content"].startswith(prefix))
+
+
+def test_resume_after_a_failure_reuses_finished_nodes(fake_llm, store_on):
+    fake_llm.configure(rules=[{"match": "Draft", "status": 500, "times": 1, "delay_ms": 300}])
+    workflow = am.load(FLOW.format(base=fake_llm.base_url))
+    failed = am.run(workflow, {"topic": "owls"})
+    assert failed.status == "failed" and "draft" in failed.error
+    assert (sent(fake_llm, "Outline"), sent(fake_llm, "Draft")) == (1, 1)
+
+    resumed = am.resume(failed.run_id)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.run_id == failed.run_id
+    # only the failed node ran again; `outline` and the finished sibling `side` were reused
+    assert (sent(fake_llm, "Outline"), sent(fake_llm, "Draft"), sent(fake_llm, "Side")) == (1, 2, 1)
+    assert resumed.outputs["draft"] and resumed.outputs["side"] and resumed.outputs["outline"]
+    new_cost = float(resumed.nodes[resumed.nodes["node_id"] == "draft"]["cost_usd"].iloc[-1])
+    assert resumed.cost_usd == pytest.approx(failed.cost_usd + new_cost)  # nothing counted twice
+    assert resumed.cost_usd == pytest.approx(resumed.nodes["cost_usd"].sum())
+
+    from agents_magic.sinks import flush_sinks
+
+    flush_sinks(kind="store")
+    (run,) = rows(store_on, "SELECT status, cost_usd FROM runs")
+    assert run["status"] == "succeeded" and run["cost_usd"] == pytest.approx(resumed.cost_usd)
+    executions = rows(store_on, "SELECT node_id, status FROM node_executions ORDER BY id")
+    assert sorted((e["node_id"], e["status"]) for e in executions) == sorted([
+        ("outline", "succeeded"), ("side", "succeeded"), ("draft", "failed"), ("draft", "succeeded")])
+
+
+def test_resume_after_an_interrupt(fake_llm, store_on):
+    fake_llm.configure(rules=[{"match": "Draft", "hang": True, "times": 1}])
+    workflow = am.load(FLOW.format(base=fake_llm.base_url))
+
+    def interrupt_once_draft_hangs() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not sent(fake_llm, "Draft"):
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_draft_hangs, daemon=True).start()
+    cancelled = am.run(workflow, {"topic": "owls"})
+    assert cancelled.status == "cancelled"
+    resumed = am.resume(cancelled.run_id)
+    assert resumed.status == "succeeded", resumed.error
+    assert sent(fake_llm, "Outline") == 1 and sent(fake_llm, "Draft") == 2
+
+
+def test_resume_with_a_fixed_workflow(fake_llm, store_on):
+    text = FLOW.format(base=fake_llm.base_url)
+    broken = am.load(text.replace("model: gpt-4o-mini", "model: gpt-4o-mini, max_tokens: 5"))
+    fake_llm.configure(rules=[{"match": "Draft", "status": 400, "message": "max_tokens too small"}])
+    failed = am.run(broken, {"topic": "owls"})
+    assert failed.status == "failed"
+    fake_llm.configure(rules=[])
+    resumed = am.resume(failed.run_id, am.load(text))
+    assert resumed.ok and sent(fake_llm, "Outline") == 1
+
+
+def test_only_unfinished_runs_resume(fake_llm, store_on):
+    done = am.run(am.load(FLOW.format(base=fake_llm.base_url)), {"topic": "owls"})
+    with pytest.raises(AgentsMagicError, match="succeeded; only"):
+        am.resume(done.run_id)

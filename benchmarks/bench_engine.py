@@ -4,7 +4,8 @@
 
 (a) per-node time of a 10-node chain at 0 ms latency: slope between a 10-node and a 1-node run;
 (b) an 8-way fan-out at 200 ms latency against the ideal 200 ms;
-(c) 200 one-node runs at 50 ms latency, 16 in flight, against the ideal 625 ms.
+(c) 200 one-node runs at 50 ms latency, 16 in flight, run store on, against a bare aiohttp
+    client sending the same 200 requests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import typing
 from pathlib import Path
@@ -26,6 +28,8 @@ os.environ.setdefault("AGENTS_MAGIC_STORE", "0")
 os.environ.setdefault("AGENTS_MAGIC_CACHE", "0")
 
 import agents_magic as am  # noqa: E402
+from agents_magic import _settings  # noqa: E402
+from agents_magic.sinks import close_sinks, flush_sinks  # noqa: E402
 from fake_llm import FakeLLM  # noqa: E402
 
 MODEL = "gpt-4o-mini"
@@ -140,7 +144,8 @@ async def bench(repeat: int) -> list[tuple[str, str, str, str]]:
         rows.append(("(b) 8-way fan-out, 200 ms latency", f"{fan_ms:.0f} ms",
                      f"200 ms ideal; raw {raw_fan_ms:.0f} ms ({raw_fan_ms / 200:.2f}×)",
                      f"{fan_ms / 200:.3f}× ideal; target ≤ 1.10×"))
-        # (c) 200 one-node runs, 16 in flight, 50 ms
+        # (c) 200 one-node runs, 16 in flight, 50 ms: a bare aiohttp client, then our runs with
+        # the default settings (run store and checkpoints on), side by side in one process.
         server.configure(latency_ms=50)
         gate = asyncio.Semaphore(16)
 
@@ -148,13 +153,33 @@ async def bench(repeat: int) -> list[tuple[str, str, str, str]]:
             async def one() -> None:
                 async with gate:
                     await run_one()
+
             await asyncio.gather(*(one() for _ in range(200)))
 
-        batch_ms = await timed(lambda: batch(lambda: ours(wf1)), max(1, repeat // 2))
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "Step 0: "}]}
+
+            async def bare() -> None:
+                async with session.post(f"{base}/chat/completions", json=body) as response:
+                    (await response.json())["choices"][0]["message"]["content"]
+
+            bare_ms = await timed(lambda: batch(bare), max(1, repeat // 2))
         raw_ms = await timed(lambda: batch(lambda: raw1g.ainvoke({"s0": ""})), max(1, repeat // 2))
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = _settings.settings
+            settings.data_dir, settings.store = Path(data_dir), True
+            batch_ms = await timed(lambda: batch(lambda: ours(wf1)), max(1, repeat // 2))
+            t0 = time.perf_counter()
+            flush_sinks(kind="store")
+            drain_ms = (time.perf_counter() - t0) * 1000
+            settings.store = False
+            close_sinks()
         rows.append(("(c) 200 runs × 1 node, 50 ms, 16 in flight", f"{batch_ms:.0f} ms",
-                     f"625 ms ideal; raw {raw_ms:.0f} ms ({625 / raw_ms:.0%})",
-                     f"{625 / batch_ms:.0%} of ideal; target ≥ 85%"))
+                     f"bare aiohttp {bare_ms:.0f} ms; raw LangGraph+LiteLLM {raw_ms:.0f} ms",
+                     f"{bare_ms / batch_ms:.0%} of the bare client (store on, {drain_ms:.0f} ms "
+                     f"left to write after); target ≥ 90%"))
     return rows
 
 

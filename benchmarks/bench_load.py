@@ -1,4 +1,5 @@
-"""Load time of linear chains of 10, 1,000 and 5,000 nodes (target: 5,000 nodes in ≤ 1 s).
+"""Load time of linear chains of 10, 1,000 and 5,000 nodes (target: 5,000 nodes in ≤ 1 s), and
+of one node whose prompt is close to the 4,000,000-character cap on a workflow's text.
 
 Run: ``python benchmarks/bench_load.py [--profile N]``. Each figure is the best of three loads
 after a warm-up, so imports are not counted.
@@ -24,6 +25,12 @@ def chain(size: int) -> str:
     lines += [f"  - {{from: n{i}, to: n{i + 1}}}" for i in range(size - 1)]
     lines += [f"  - {{from: n{size - 1}, to: END}}", "config: {llm: {provider: mock}}"]
     return "\n".join(lines) + "\n"
+
+
+def big_prompt(chars: int = 3_900_000) -> str:
+    """One node whose prompt holds ``chars`` characters of words."""
+    words = "word " * (chars // 5)
+    return chain(1).replace('"step 0: ', f'"{words}')
 
 
 def best_of(text: str, repeat: int = 3) -> float:
@@ -53,6 +60,7 @@ def main() -> None:
     for size in SIZES:
         seconds = best_of(chain(size))
         print(f"{size:>6}  {seconds * 1000:>7.1f} ms  {seconds / size * 1e6:>6.0f} µs")
+    print(f"one node with a 3.9 MB prompt: {best_of(big_prompt()) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, smap: SourceMap, path: Path
         raise StructureError(None, None, "an alias refers to itself", node.start_mark)
     smap.values.setdefault(path, (node.start_mark.line + 1 + smap.line_offset, node.start_mark.column + 1))
     if isinstance(node, yaml.ScalarNode):
-        return loader.construct_object(node, deep=True)
+        return _scalar(node, loader)
     if len(stack) >= MAX_DEPTH:
         raise _too_deep(node.start_mark)
     stack.append(id(node))
@@ -185,7 +185,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, smap: SourceMap, path: Path
             if not isinstance(key_node, yaml.ScalarNode):
                 raise StructureError(None, None, "a mapping key must be a plain value, not a "
                                      "list or mapping", key_node.start_mark)
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader)
             if key in out:
                 raise StructureError(None, None, f"duplicate key `{key}`", key_node.start_mark)
             child = (*path, key)
@@ -195,3 +195,9 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, smap: SourceMap, path: Path
         return out
     finally:
         stack.pop()
+
+
+def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
+    """The value of a scalar node, by its resolved tag (``construct_object`` without its cache)."""
+    construct = loader.yaml_constructors.get(node.tag) or loader.yaml_constructors[None]
+    return construct(loader, node)

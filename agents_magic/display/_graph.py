@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,21 +234,20 @@ class WorkflowGraph:
         forward = [e for e in edges if not e.back]
         # 2. longest-path layers over the forward edges; END last.
         preds: dict[str, list[str]] = {n: [] for n in nodes}
+        succs: dict[str, list[str]] = {n: [] for n in nodes}
         for e in forward:
             preds[e.dst].append(e.src)
+            succs[e.src].append(e.dst)
+        waiting = {n: len(preds[n]) for n in nodes}
+        ready = deque(n for n in nodes if not waiting[n])
         layer: dict[str, int] = {}
-        pending = dict.fromkeys(nodes)
-        while pending:
-            progressed = False
-            for n in list(pending):
-                if all(p in layer for p in preds[n]):
-                    layer[n] = max((layer[p] + 1 for p in preds[n]), default=0 if n == START else 1)
-                    del pending[n]
-                    progressed = True
-            if not progressed:  # cannot happen without a cycle among forward edges
-                for n in pending:
-                    layer[n] = 1
-                break
+        while ready:  # topological order (forward edges have no cycle): predecessors come first
+            n = ready.popleft()
+            layer[n] = max((layer[p] + 1 for p in preds[n]), default=0 if n == START else 1)
+            for m in succs[n]:
+                waiting[m] -= 1
+                if not waiting[m]:
+                    ready.append(m)
         layer[START] = 0
         layer[END] = max([v for k, v in layer.items() if k != END] + [0]) + 1
         for n, value in layer.items():

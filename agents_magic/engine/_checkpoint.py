@@ -1,9 +1,10 @@
 """Run checkpoints, kept by LangGraph's own savers so a failed or cancelled run can be resumed.
 
 The saver follows the run store: PostgreSQL when the store is PostgreSQL, else an SQLite file
-beside the store's database (``runs.db`` → ``runs.checkpoints.db``). A run writes its
-checkpoint once, when it ends. Savers are opened on first use, one per URL and event loop, and
-closed when their loop shuts down.
+beside the store's database (``runs.db`` → ``runs.checkpoints.db``). A run's checkpoint is
+taken once, when it ends, and kept in memory (:class:`RunCheckpoint`); only a run that did not
+succeed, the one that may be resumed, writes it to the saver. Savers are opened on first use,
+one per URL and event loop, and closed when their loop shuts down.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -78,3 +81,47 @@ async def _close_at_shutdown(close: Any) -> Any:
         yield
     finally:
         await close()
+
+
+class RunCheckpoint(BaseCheckpointSaver):  # type: ignore[type-arg]
+    """One run's checkpoint, held in memory until :meth:`persist` writes it to ``saver``.
+
+    Nothing is serialised for a run that succeeds; reads (a resumed run loading its state) go
+    to ``saver``, and a fresh run reads nothing at all.
+    """
+
+    def __init__(self, saver: Any, *, fresh: bool) -> None:
+        super().__init__(serde=saver.serde)
+        self.saver = saver
+        self.fresh = fresh
+        self.puts: list[tuple[Any, ...]] = []
+        self.writes: list[tuple[Any, ...]] = []
+
+    async def aget_tuple(self, config: Any) -> Any:
+        return None if self.fresh else await self.saver.aget_tuple(config)
+
+    async def alist(self, config: Any, **options: Any) -> AsyncIterator[Any]:
+        if not self.fresh:
+            async for item in self.saver.alist(config, **options):
+                yield item
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        self.puts.append((config, checkpoint, metadata, new_versions))
+        conf = config["configurable"]
+        return {"configurable": {"thread_id": conf["thread_id"],
+                                 "checkpoint_ns": conf.get("checkpoint_ns", ""),
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        self.writes.append((config, list(writes), task_id, task_path))
+
+    def get_next_version(self, current: Any, channel: Any) -> Any:
+        return self.saver.get_next_version(current, channel)
+
+    async def persist(self) -> None:
+        """Write what the run checkpointed, so it can be resumed."""
+        puts, writes, self.puts, self.writes = self.puts, self.writes, [], []
+        for put in puts:
+            await self.saver.aput(*put)
+        for config, items, task_id, task_path in writes:
+            await self.saver.aput_writes(config, items, task_id, task_path)

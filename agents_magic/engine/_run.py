@@ -260,11 +260,15 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     ctx.cost_usd, ctx.tokens = spent_before
     configurable: dict[str, Any] = {"am_ctx": ctx, "thread_id": ctx.run_id}
     options: dict[str, Any] = {}
+    run_checkpoint = None
     if checkpointer is not None:
         from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 
-        configurable[CONFIG_KEY_CHECKPOINTER] = checkpointer
-        options["durability"] = "exit"  # one write when the run ends: no cost per step
+        from ._checkpoint import RunCheckpoint
+
+        run_checkpoint = RunCheckpoint(checkpointer, fresh=not resume)
+        configurable[CONFIG_KEY_CHECKPOINTER] = run_checkpoint
+        options["durability"] = "exit"  # one checkpoint, when the run ends: no cost per step
     limit = ctx.execution.max_iterations * (len(workflow.spec.nodes) + 2) + 10
     config: RunnableConfig = {"configurable": configurable, "recursion_limit": limit}
     if resume:
@@ -282,6 +286,8 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
         final = await graph.ainvoke(None if resume else state, config=config, **options)
         ctx.state.update(public_state(final or {}))
     except asyncio.CancelledError:
+        if run_checkpoint is not None:
+            await _keep(run_checkpoint)
         _finish(ctx, "cancelled", "the run was cancelled", t0)
         raise
     except BudgetExceeded as exc:
@@ -297,7 +303,20 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
         if not isinstance(exc, (ConditionRuntimeError, GraphRecursionError)):
             _finish(ctx, status, f"{type(exc).__name__}: {error}", t0)  # sinks see the run end
             raise  # a bug: keep its traceback
+    if run_checkpoint is not None and status != "succeeded":
+        await _keep(run_checkpoint)
     return _finish(ctx, status, error, t0)
+
+
+async def _keep(run_checkpoint: Any) -> None:
+    """Write the checkpoint of a run that may be resumed; a failure to do so is a warning."""
+    try:
+        await asyncio.shield(run_checkpoint.persist())
+    except asyncio.CancelledError:
+        pass  # cancelled again while unwinding: the shielded write goes on
+    except Exception as exc:
+        warnings.warn(f"agents_magic: the run's checkpoint could not be saved, so it cannot be "
+                      f"resumed: {exc!r}", RuntimeWarning, stacklevel=2)
 
 
 def _finish(ctx: RunContext, status: str, error: str | None, t0: float) -> RunResult:

@@ -3,7 +3,6 @@ text, conditions that build huge values, and templates that reach for interprete
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -43,9 +42,7 @@ def problem_of(source) -> tuple[ConfigError, object]:
     "- " * 3000 + "x\n",                                             # compact block sequences
 ])
 def test_deep_nesting_is_a_config_error_with_a_line(deep: str):
-    start = time.perf_counter()
     _, problem = problem_of(TEXT + "extra:\n  " + deep.replace("\n", "\n  "))
-    assert time.perf_counter() - start < 5
     assert f"nested more than {_sourcemap.MAX_DEPTH} levels deep" in problem.message
     assert problem.line and problem.line >= TEXT.count("\n") + 1
 
@@ -74,11 +71,10 @@ def test_deeply_nested_type_string_is_a_config_error():
     assert "nests more than" in problem.message
 
 
-def test_oversized_text_is_refused_before_parsing():
+def test_oversized_text_is_refused_before_parsing(monkeypatch):
     huge = TEXT.replace("Write about", "Write about " + "x" * 50_000_000)
-    start = time.perf_counter()
+    monkeypatch.setattr(_loader, "parse", None)  # parsing it would fail this test
     _, problem = problem_of(huge)
-    assert time.perf_counter() - start < 1
     assert f"{_loader.MAX_TEXT_CHARS:,} characters" in problem.message
     assert "inputs" in problem.hint
 
@@ -91,11 +87,9 @@ def test_oversized_file_is_refused_without_reading_it(tmp_path: Path):
     assert "bytes long" in problem.message and error.source == str(path)
 
 
-def test_a_prompt_near_the_cap_loads_quickly():
+def test_a_prompt_near_the_cap_loads():  # its load time is in benchmarks/bench_load.py
     big = TEXT.replace("Write about", "Write about " + "word " * 700_000)
-    start = time.perf_counter()
-    agents_magic.load(big)
-    assert time.perf_counter() - start < 10  # generous: a shared machine; ~0.3 s unloaded
+    assert len(agents_magic.load(big).spec.nodes[0].prompt) > 3_500_000
 
 
 def test_latin1_file_is_a_config_error_with_line_and_column(tmp_path: Path):
@@ -128,10 +122,8 @@ def test_long_lines_are_shortened_in_snippets():
 
 def test_chained_concatenation_of_a_big_value_stops_at_once():
     cond = compile_condition(" + ".join(["big"] * 280) + " == ''", where="edge from `judge`")
-    start = time.perf_counter()
     with pytest.raises(ConditionRuntimeError) as info:
         cond({"big": "x" * 1_000_000})
-    assert time.perf_counter() - start < 1
     message = str(info.value)
     assert message.startswith("edge from `judge`: condition `big + big + big")
     assert f"the limit is {_conditions.MAX_SIZE:,}" in message

@@ -162,10 +162,11 @@ def _network_failure(exc: BaseException) -> str | None:
 def classify(exc: Exception) -> CallError:
     """A LiteLLM exception as a :class:`CallError`, by its type."""
     import litellm
+    from litellm.exceptions import MidStreamFallbackError
 
     message = str(exc)[:300]
     original = getattr(exc, "original_exception", None)
-    if isinstance(exc, litellm.MidStreamFallbackError) and isinstance(original, Exception):
+    if isinstance(exc, MidStreamFallbackError) and isinstance(original, Exception):
         error = classify(original)
         if error.kind == "connection" and _network_failure(original) is None:
             # the stream stopped early without a network fault: an incomplete reply

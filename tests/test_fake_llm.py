@@ -228,3 +228,47 @@ def test_cli_prints_port_and_exits_on_sigterm():
     finally:
         proc.kill()
         proc.stdout.close()
+
+
+def test_stats_count_requests_in_flight(llm, client):
+    chat(client)
+    stats = llm.stats()
+    assert stats["requests"] == 1 and stats["max_in_flight"] == 1 and stats["in_flight"] == 0
+
+
+def test_rate_limit_answers_429_beyond_the_rate(llm, client):
+    llm.configure(rate_limit_rps=2)
+    statuses = [chat(client).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    r = chat(client)
+    assert r.headers["retry-after"] in ("1", "2") and int(r.headers["retry-after-ms"]) <= 1000
+    assert llm.stats()["rate_limited"] == 2
+
+
+def test_cut_stream_ends_without_finish_or_done(llm, client):
+    llm.configure(rules=[{"cut_stream": 2}])
+    body = chat(client, stream=True).text
+    assert "[DONE]" not in body and '"finish_reason": "stop"' not in body
+    assert body.count("data:") == 2
+
+
+def test_proxy_form_requests_are_served(llm):
+    conn = http.client.HTTPConnection("127.0.0.1", llm.port, timeout=10)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "via proxy"}]})
+    conn.request("POST", "http://api.example.invalid/v1/chat/completions", body,
+                 {"Content-Type": "application/json"})
+    assert json.loads(conn.getresponse().read())["choices"][0]["message"]["content"] == "echo: via proxy"
+    assert llm.requests()[0]["headers"]["x-proxied"] == "1"
+
+
+def test_anthropic_and_gemini_wire_formats(client):
+    r = client.post("/messages", json={"model": "claude", "max_tokens": 5,
+                                       "messages": [{"role": "user", "content": "hi there"}]})
+    assert r.json()["content"][0]["text"] == "echo: hi there"
+    assert r.json()["stop_reason"] == "end_turn"
+    r = client.post("/models/gemini-x:generateContent",
+                    json={"contents": [{"role": "user", "parts": [{"text": "hi there"}]}]})
+    assert r.json()["candidates"][0]["content"]["parts"][0]["text"] == "echo: hi there"
+    streamed = client.post("/models/gemini-x:streamGenerateContent",
+                           json={"contents": [{"parts": [{"text": "hi"}]}]}).text
+    assert '"finishReason": "STOP"' in streamed

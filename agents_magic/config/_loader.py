@@ -34,8 +34,9 @@ def read_source(text_or_path: str | os.PathLike[str]) -> tuple[str, str]:
     ):
         path = Path(text_or_path)
         try:
-            if path.stat().st_size > 4 * MAX_TEXT_CHARS:  # more bytes than the cap allows characters
-                raise ConfigError([_too_long(path.stat().st_size, "bytes")], str(path))
+            size = path.stat().st_size
+            if size > 4 * MAX_TEXT_CHARS:  # more bytes than the cap allows characters
+                raise ConfigError([_too_long(size, "bytes")], str(path))
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError([Problem(f"cannot read `{path}`: {exc.strerror}")], str(path)) from None
@@ -77,10 +78,9 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
         mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
         line = mark.line + 1 + line_offset if mark else None
         message = f"malformed YAML: {exc.problem or exc.context}"
-        lines = text.splitlines()
-        snippet = lines[mark.line].strip() if mark and mark.line < len(lines) else ""
         raise ConfigError([Problem(message, line, mark.column + 1 if mark else None,
-                                   hint="check indentation, colons and quotes", snippet=snippet)],
+                                   hint="check indentation, colons and quotes",
+                                   snippet=SourceMap(text, line_offset).snippet(line))],
                           source) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(f"malformed YAML: {exc}")], source) from None

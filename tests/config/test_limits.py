@@ -45,6 +45,7 @@ def test_deep_nesting_is_a_config_error_with_a_line(deep: str):
     _, problem = problem_of(TEXT + "extra:\n  " + deep.replace("\n", "\n  "))
     assert f"nested more than {_sourcemap.MAX_DEPTH} levels deep" in problem.message
     assert problem.line and problem.line >= TEXT.count("\n") + 1
+    assert len(problem.snippet) <= _sourcemap.SNIPPET_CHARS
 
 
 def test_nesting_within_the_cap_loads():

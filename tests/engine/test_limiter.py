@@ -1,0 +1,166 @@
+"""The process-wide limiter per provider endpoint, exercised through ``complete()`` against the
+fake server: bounded in flight, cut on 429 and grown back, Retry-After, backoff without a
+slot, cache hits without a slot, rpm spacing, and several event loops sharing one limit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+
+from agents_magic.engine import _limiter, _llm
+
+
+def target(fake_llm, **kw) -> _llm.Target:
+    """Each test gets its own endpoint key, hence its own limiter."""
+    return _llm.Target(**{"provider": "openai", "model": "gpt-4o-mini", "route": "http",
+                          "api_base": fake_llm.base_url, "api_key": f"sk-{uuid.uuid4().hex}",
+                          "timeout": 10.0, "max_retries": 5, **kw})
+
+
+def ask(t: _llm.Target, text: str = "hi", **kw):
+    return _llm.complete(t, [{"role": "user", "content": text}], backoff_s=0.01, **kw)
+
+
+async def many(t: _llm.Target, n: int, **kw) -> list[_llm.Completion]:
+    return await asyncio.gather(*(ask(t, f"q{i}", **kw) for i in range(n)))
+
+
+def test_fifty_concurrent_calls_never_exceed_the_limit(fake_llm):
+    fake_llm.configure(latency_ms=30)
+    t = target(fake_llm)
+    results = asyncio.run(many(t, 50, max_concurrency=4))
+    assert len(results) == 50
+    assert fake_llm.stats()["max_in_flight"] == 4
+    snap = _limiter.limiter_for(t).snapshot()
+    assert (snap["limit"], snap["ceiling"], snap["in_flight"], snap["waiting"]) == (4, 4, 0, 0)
+    assert snap["waited_total"] > 0
+
+
+def test_calls_from_several_event_loops_share_one_limit(fake_llm):
+    fake_llm.configure(latency_ms=30)
+    t = target(fake_llm)
+    threads = [threading.Thread(target=lambda: asyncio.run(many(t, 12, max_concurrency=3)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert fake_llm.stats()["requests"] == 36 and fake_llm.stats()["max_in_flight"] <= 3
+
+
+def test_a_429_storm_cuts_the_limit_and_it_grows_back(fake_llm, monkeypatch):
+    monkeypatch.setattr(_limiter, "COOL_DOWN_S", 0.2)
+    t = target(fake_llm)
+    limiter = _limiter.limiter_for(t)
+    fake_llm.configure(latency_ms=20, rules=[{"status": 429, "times": 10}])
+    asyncio.run(many(t, 10, max_concurrency=10))
+    cut = limiter.snapshot()
+    assert cut["limit"] < 10 and cut["rate_limited_total"] == 10 and cut["last_429_at"]
+    fake_llm.configure(rules=[])
+
+    async def until_recovered() -> None:
+        while limiter.limit < 10:
+            await many(t, 10, max_concurrency=10)
+
+    asyncio.run(asyncio.wait_for(until_recovered(), 60))
+    assert limiter.limit == 10
+
+
+def test_server_errors_never_shrink_the_limit(fake_llm):
+    fake_llm.configure(rules=[{"status": 503, "times": 8}])
+    t = target(fake_llm)
+    asyncio.run(many(t, 8, max_concurrency=8))
+    assert _limiter.limiter_for(t).limit == 8
+
+
+def test_retry_after_pauses_the_endpoint(fake_llm):
+    fake_llm.configure(rules=[{"status": 429, "headers": {"Retry-After": "0.5"}, "times": 1}])
+    t = target(fake_llm)
+
+    async def scenario() -> float:
+        first = asyncio.ensure_future(ask(t, "first", max_concurrency=4))
+        while _limiter.limiter_for(t).rate_limited_total == 0:
+            await asyncio.sleep(0.005)
+        started = time.monotonic()
+        await ask(t, "second", max_concurrency=4)  # waits out the pause like the retry does
+        await first
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) >= 0.4
+    assert [r["messages"][0]["content"] for r in fake_llm.requests()][-2:] in (
+        ["first", "second"], ["second", "first"])
+
+
+def test_a_call_backing_off_does_not_hold_its_slot(fake_llm):
+    fake_llm.configure(rules=[{"match": "slow", "status": 500, "times": 1}])
+    t = target(fake_llm)
+
+    async def scenario() -> None:
+        backing_off = asyncio.Event()
+        slow = asyncio.ensure_future(_llm.complete(
+            t, [{"role": "user", "content": "slow"}], backoff_s=30, max_concurrency=1,
+            on_retry=lambda *_: backing_off.set()))
+        await backing_off.wait()
+        fast = await asyncio.wait_for(ask(t, "fast", max_concurrency=1), 10)
+        assert fast.text == "echo: fast" and not slow.done()
+        slow.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_cache_hits_take_no_slot(fake_llm):
+    fake_llm.configure(rules=[{"match": "hang", "hang": True}])
+    t = target(fake_llm)
+    cache: dict = {}
+    cache_obj = type("C", (), {"get": lambda self, k: cache.get(k),
+                               "set": lambda self, k, v: cache.__setitem__(k, v)})()
+
+    async def scenario() -> None:
+        _llm.remember(cache_obj, await ask(t, "known", cache=cache_obj, max_concurrency=1))
+        stuck = asyncio.ensure_future(ask(t, "hang", max_concurrency=1))
+        while _limiter.limiter_for(t).in_flight == 0:
+            await asyncio.sleep(0.005)
+        hit = await asyncio.wait_for(ask(t, "known", cache=cache_obj, max_concurrency=1), 5)
+        assert hit.cached and _limiter.limiter_for(t).in_flight == 1
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        assert _limiter.limiter_for(t).in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_rpm_spaces_requests(fake_llm):
+    t = target(fake_llm, rpm=600)  # one every 0.1 s
+    started = time.monotonic()
+    asyncio.run(many(t, 6, max_concurrency=16))
+    assert time.monotonic() - started >= 0.45
+    assert _limiter.limiter_for(t).snapshot()["throttled_total"] >= 5
+
+
+def test_tpm_spaces_requests_by_their_size(fake_llm):
+    t = target(fake_llm, tpm=60_000, max_tokens=100)  # ~101 tokens each: ~0.1 s apart
+    started = time.monotonic()
+    asyncio.run(many(t, 5, max_concurrency=16))
+    assert time.monotonic() - started >= 0.35
+
+
+def test_the_latest_max_concurrency_sets_the_ceiling(fake_llm):
+    t = target(fake_llm)
+    asyncio.run(many(t, 2, max_concurrency=8))
+    asyncio.run(many(t, 2, max_concurrency=3))
+    snap = _limiter.limiter_for(t).snapshot()
+    assert (snap["ceiling"], snap["limit"]) == (3, 3)
+    assert any(s["ceiling"] == 3 and s["api_base"] == fake_llm.base_url
+               for s in _limiter.limiters())
+
+
+def test_mock_calls_use_no_limiter():
+    before = len(_limiter.limiters())
+    t = _llm.Target("mock", f"mock-{uuid.uuid4().hex}", "mock")
+    asyncio.run(many(t, 3))
+    assert len(_limiter.limiters()) == before

@@ -103,7 +103,7 @@ async def _run_options(wf: Workflow, sinks: Iterable[Sink], cache: bool | None, 
 async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | None = None, *,
                   sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False, cache: bool | None = None,
-                  budget_usd: float | None = None,
+                  budget_usd: float | None = None, settings: Settings | None = None,
                   _result_holder: list[RunResult] | None = None) -> RunResult:
     """Continue a failed, cancelled or over-budget run from the node where it stopped.
 
@@ -113,16 +113,17 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
     node ids); by default the workflow recorded with the run is used. ``model``, ``provider``
     and ``api_base`` override every node's LLM as in :func:`arun`.
     """
-    from . import _settings
     from ._reports import show_run
+    from ._settings import resolve
     from .engine._run import execute
     from .errors import AgentsMagicError
     from .sinks import flush_sinks
 
-    if not _settings.settings.store:
+    settings = resolve(settings)
+    if not settings.store:
         raise AgentsMagicError("resume needs the run store (the `store` setting is off)")
     flush_sinks(kind="store")  # the run's last rows may still be on their way
-    record = show_run(run_id)
+    record = show_run(run_id, url=settings.resolved_storage_url)
     if record["status"] not in RESUMABLE:
         raise AgentsMagicError(f"run `{record['run_id']}` is {record['status']}; only "
                                f"{', '.join(sorted(RESUMABLE))} runs can be resumed")
@@ -132,7 +133,7 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
         wf = load(record["yaml"], name=record["workflow"])
     else:
         wf = _workflow(workflow)
-    options = await _run_options(wf, sinks, cache, True, budget_usd)
+    options = await _run_options(wf, sinks, cache, True, budget_usd, settings)
     result = await execute(wf, record["inputs"], model=model, provider=provider, api_base=api_base,
                            stream=stream, run_id=record["run_id"], result_holder=_result_holder,
                            resume=True, spent_before=(record["cost_usd"] or 0.0,

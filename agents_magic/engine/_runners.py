@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from ..config._schema import Node
 from ..config._template import reference, render
 from ..errors import NodeOutputError
+from ..sinks._redact import scrub
 from . import _cost, _llm
 from ._structured import OutputMismatch, OutputSpec
 from .events import NodeRetrying, TokenDelta
@@ -155,6 +156,9 @@ class LLMRunner:
             run.release(reserved)
         step.in_flight_prompt = None
         step.paid(completion)
+        if target.route != "mock" and completion.text:
+            # A provider that echoes the key must not put it into state, events or the cache.
+            completion = dataclasses.replace(completion, text=scrub(completion.text, shapes=False))
         return completion
 
 

@@ -135,6 +135,22 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
     return _api.run(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
 
 
+def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None = None,
+           provider: str | None = None, no_cache: bool = False, progress: str = "update",
+           settings: Settings) -> RunResult:
+    """Resume a recorded run (default: the last one) with progress lines."""
+    from ..display._fallback import TextProgress
+    from .. import _api
+    from .._reports import show_run
+
+    record = show_run(run_id, url=settings.resolved_storage_url)
+    sink = TextProgress(record["workflow"], progress)
+    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
+    if no_cache:
+        options["cache"] = False
+    return _api.resume(record["run_id"], workflow, sinks=[sink], refresh=sink.refresh, **options)
+
+
 def export(workflow: Workflow, path: str, *, force: bool = False) -> Note:
     target = Path(path).expanduser()
     if target.suffix.lower() not in (".yaml", ".yml"):

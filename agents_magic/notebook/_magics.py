@@ -51,6 +51,7 @@ SUBCOMMANDS = {
     "cost": "spend by provider, model, node or workflow: a DataFrame and a bar chart",
     "profile": "where a run's time went: a DataFrame and a timeline, bottlenecks in red",
     "show-run": "one recorded run in full: inputs, outputs, each node's prompt and response",
+    "resume": "continue a failed or cancelled run from the node where it stopped",
     "mlflow": "whether runs are logged to MLflow, and the command that opens its UI",
     "help": "this help, or one subcommand's usage",
 }
@@ -218,6 +219,10 @@ PARSERS = {
                        (("--threshold",), {"type": _share, "default": 0.5, "help": (
                            "a bottleneck takes more than this share of the run (default 0.5)")})),
     "show-run": _parser("workflow show-run", _RUN_ID),
+    "resume": _parser("workflow resume", _RUN_ID,
+                      (("--with",), {"dest": "name", "metavar": "NAME",
+                                     "help": "a fixed workflow defined here (same node ids)"}),
+                      *_LLM, *_RUN_OUTPUT),
     "mlflow": _parser("workflow mlflow"),
     "help": _parser("workflow help", (("subcommand",), {"nargs": "?", "help": "a subcommand"})),
 }
@@ -461,6 +466,21 @@ class AgentsMagic(Magics):
         from . import _commands
 
         return _commands.run_detail(self.settings, _parse(PARSERS["show-run"], words).run_id)
+
+    def _cmd_resume(self, words: list[str]) -> Any:
+        from . import _commands
+
+        args = _parse(PARSERS["resume"], words)
+        out = _identifier(args.out, "--out VAR") if args.out else None
+        fixed = self._target(args) if args.name else None
+        result = _commands.resume(args.run_id, fixed, model=args.model, provider=args.provider,
+                                  no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
+                                  settings=self.settings)
+        if out is not None:
+            self.shell.user_ns[out] = result
+            if result.ok:
+                return None
+        return result
 
     def _cmd_mlflow(self, words: list[str]) -> Any:
         from . import _commands

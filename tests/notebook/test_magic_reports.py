@@ -280,3 +280,16 @@ def test_unload_closes_the_sinks_only_if_a_run_opened_them(store_on):
         assert "agents_magic.sinks" not in sys.modules  # not imported just to close nothing
     finally:
         sys.modules["agents_magic.sinks"] = saved
+
+
+def test_resume_the_last_failed_run_with_a_fixed_workflow(store_on, history):
+    *_, failed = history
+    fixed = BROKEN.replace('responses: ["not json"]', "responses: ['{\"score\": 8}']")
+    run(store_on, cell("fixed --no-run --quiet", fixed))
+    result = store_on.run_line_magic("workflow", f"resume {failed.run_id[:8]} --with fixed --quiet")
+    assert result.status == "succeeded" and result.run_id == failed.run_id
+    assert result.outputs["score"] == 8
+    # `summarize` (300 ms) was not run again: one execution of it in the whole run
+    assert list(result.nodes["node_id"]).count("summarize") == 1
+    again = store_on.run_cell("%workflow resume " + failed.run_id)
+    assert "succeeded; only" in str(again.error_in_exec)

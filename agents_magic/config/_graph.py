@@ -42,3 +42,36 @@ def split_edges(edges: Iterable[Edge]) -> tuple[list[str], list[Edge]]:
         elif edge.to is not None:
             plain.append(edge.to)
     return plain, routed
+
+
+def meeting_points(succ: dict[str, set[str]], targets: list[str], end: str = "END"
+                   ) -> dict[str, tuple[set[int], list[str]]]:
+    """Where the branches of one fan-out (``to: targets``) meet.
+
+    Each meeting node maps to the branches (indexes into ``targets``) that can reach it and
+    its predecessors inside the branches, which it waits for. A node is a meeting point when
+    its predecessors inside the branches come from different sets of branches (a node after a
+    join, or inside one branch, is not).
+    """
+    pred = reverse(succ)
+    branches: dict[str, set[int]] = {}
+    for index, target in enumerate(targets):
+        for node in reachable(succ, [target]):
+            branches.setdefault(node, set()).add(index)
+    out: dict[str, tuple[set[int], list[str]]] = {}
+    for node, arriving in branches.items():
+        feeders = sorted(p for p in pred.get(node, ()) if p in branches)
+        if (node == end or node in targets or len(arriving) < 2 or len(feeders) < 2
+                or len({frozenset(branches[p]) for p in feeders}) < 2):
+            continue
+        out[node] = (arriving, feeders)
+    return out
+
+
+def outside_feeders(succ: dict[str, set[str]], source: str, targets: list[str], join: str) -> list[str]:
+    """Predecessors of ``join`` outside the fan-out ``source -> targets`` that ``source`` also
+    reaches without the fan-out: they would start ``join`` a second time."""
+    around = reachable({k: v - set(targets) if k == source else v for k, v in succ.items()},
+                       [source], stop=join) - {source}
+    inside = reachable(succ, targets)
+    return sorted(p for p in reverse(succ).get(join, ()) if p in around and p not in inside)

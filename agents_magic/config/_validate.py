@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import Problem
 from . import _types
 from ._conditions import ConditionSyntaxError, compile_condition
-from ._graph import reachable, reverse
+from ._graph import meeting_points, outside_feeders, reachable, reverse
 from ._schema import END, LOOP_PREFIX, START
 from ._sourcemap import SourceMap, format_path
 from ._template import placeholders, private, reference
@@ -246,6 +246,17 @@ class _Checker:
             return
         reach = reachable(succ, [START])
         to_end = reachable(reverse(succ), [END])
+        for i, edge in self.edges:
+            to = edge.get("to")
+            if not (isinstance(to, list) and len(to) > 1 and all(t in succ for t in to)):
+                continue
+            for join in meeting_points(succ, to):
+                for other in outside_feeders(succ, edge["from"], to, join):
+                    self.add(("edges", i, "to"),
+                             f"`{join}` is where the branches of this fan-out meet, and "
+                             f"`{other}`, started by `{edge['from']}` outside the fan-out, also "
+                             f"leads to it: it would run more than once",
+                             f"move `{other}` into the fan-out (to: [...]) or join it later")
         for i, node in self.nodes:
             node_id = node.get("id")
             if not isinstance(node_id, str):

@@ -11,7 +11,7 @@ import typing
 from typing import Annotated, Any, Awaitable, Callable
 
 from ..config._conditions import compile_condition
-from ..config._graph import reachable, reverse
+from ..config._graph import meeting_points, reachable, split_edges
 from ..config._schema import END, LOOP_PREFIX, START, Edge, WorkflowSpec
 
 # Channels of the graph state that drive a run (so a checkpoint holds everything a resumed run
@@ -95,22 +95,13 @@ def joins(spec: WorkflowSpec) -> dict[str, list[str] | None]:
     the join is then deferred (``None``) and runs once, when nothing else is left to run.
     """
     succ = successors(spec)
-    pred = reverse(succ)
     routed = {e.from_ for e in spec.edges if e.routed}
     cyclic = cyclic_nodes(spec)
     out: dict[str, list[str] | None] = {}
     for edge in spec.edges:
         if not isinstance(edge.to, list) or len(edge.to) < 2:
             continue
-        branches: dict[str, set[int]] = {}  # node -> the branches it is reachable from
-        for index, target in enumerate(edge.to):
-            for node in reachable(succ, [target]):
-                branches.setdefault(node, set()).add(index)
-        for join, arriving in branches.items():
-            feeders = [p for p in pred.get(join, ()) if p in branches]
-            if (join == END or join in edge.to or len(arriving) < 2 or len(feeders) < 2
-                    or len({frozenset(branches[p]) for p in feeders}) < 2):
-                continue  # not where branches meet (a chain after a join, or inside one branch)
+        for join, (arriving, feeders) in meeting_points(succ, edge.to).items():
             region = reachable(succ, [edge.to[i] for i in arriving], stop=join)
             plain = not (region & (routed | cyclic)) and out.get(join, []) is not None
             out[join] = sorted(set(out.get(join) or []) | set(feeders)) if plain else None
@@ -151,8 +142,7 @@ def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: R
     for edge in spec.edges:
         by_source.setdefault(edge.from_, []).append(edge)
     for source, edges in by_source.items():
-        plain = [t for e in edges if not e.routed for t in e.targets]
-        routed = [e for e in edges if e.routed]
+        plain, routed = split_edges(edges)
         if routed:
             targets = sorted({t for e in edges for t in e.targets})
             router = make_router(source, routed, plain)
@@ -165,13 +155,14 @@ def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: R
     return builder.compile()
 
 
-def compile_conditions(edges: list[Edge]) -> dict[str, Any]:
-    """Compiled condition per source text (checked at load, so this cannot fail)."""
+def compile_conditions(source: str, edges: list[Edge]) -> dict[str, Any]:
+    """Compiled condition per source text (checked at load, so this cannot fail); run-time
+    errors name the edge."""
     out = {}
     for edge in edges:
         if edge.condition is not None:
-            out[edge.condition] = compile_condition(edge.condition)
+            out[edge.condition] = compile_condition(edge.condition, where=f"edge {source} → {edge.to}")
         for route in edge.routes or []:
             if route.logic.strip() != "default":
-                out[route.logic] = compile_condition(route.logic)
+                out[route.logic] = compile_condition(route.logic, where=f"edge {source} → {route.to}")
     return out

@@ -190,7 +190,7 @@ def _node_function(node: Node, runner: NodeRunner, facts: _Facts) -> Any:
 
 
 def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
-    conditions = compile_conditions(edges)
+    conditions = compile_conditions(source, edges)
 
     def route(state: dict[str, Any], config: RunnableConfig) -> Any:
         for edge in edges:

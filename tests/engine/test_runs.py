@@ -225,3 +225,26 @@ def test_budget_holds_across_a_wide_fan_out(fake_llm):
     spent = sum(e.cost_usd for e in rec.of(ev.NodeFinished)) + sum(e.cost_usd for e in rec.of(ev.NodeFailed))
     assert result.cost_usd == pytest.approx(spent)
     assert result.cost_usd <= budget + largest_reservation
+
+
+def test_a_join_also_fed_from_outside_its_fan_out_is_reported_at_load(fake_llm):
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [ra]}
+  - {id: b, prompt: "B {x}", outputs: [rb]}
+  - {id: c, prompt: "C {x}", outputs: [rc]}
+  - {id: j, prompt: "J", outputs: [rj]}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: [b, c]}
+  - {from: a, to: j}
+  - {from: b, to: j}
+  - {from: c, to: j}
+  - {from: j, to: END}
+"""
+    with pytest.raises(am.ConfigError) as caught:
+        flow(fake_llm, body)
+    (problem,) = caught.value.problems
+    assert "`j` is where the branches of this fan-out meet" in problem.message
+    assert "`a`" in problem.message and problem.line == HEAD.count("\n") + 10
+    assert fake_llm.requests() == []

@@ -72,6 +72,6 @@ def outside_feeders(succ: dict[str, set[str]], source: str, targets: list[str], 
     """Predecessors of ``join`` outside the fan-out ``source -> targets`` that ``source`` also
     reaches without the fan-out: they would start ``join`` a second time."""
     around = reachable({k: v - set(targets) if k == source else v for k, v in succ.items()},
-                       [source], stop=join) - {source}
+                       [source], stop=join)
     inside = reachable(succ, targets)
     return sorted(p for p in reverse(succ).get(join, ()) if p in around and p not in inside)

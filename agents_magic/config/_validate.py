@@ -252,11 +252,12 @@ class _Checker:
                 continue
             for join in meeting_points(succ, to):
                 for other in outside_feeders(succ, edge["from"], to, join):
+                    how = ("has an edge straight to it" if other == edge["from"] else
+                           f"reaches it through `{other}`, outside the fan-out")
                     self.add(("edges", i, "to"),
                              f"`{join}` is where the branches of this fan-out meet, and "
-                             f"`{other}`, started by `{edge['from']}` outside the fan-out, also "
-                             f"leads to it: it would run more than once",
-                             f"move `{other}` into the fan-out (to: [...]) or join it later")
+                             f"`{edge['from']}` also {how}: `{join}` would run more than once",
+                             f"remove the edge into `{join}` from `{other}`, or add `{other}` to the fan-out")
         for i, node in self.nodes:
             node_id = node.get("id")
             if not isinstance(node_id, str):

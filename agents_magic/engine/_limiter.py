@@ -3,8 +3,12 @@
 A :class:`Limiter` bounds the requests in flight to an endpoint (provider, api_base, key). Its
 ceiling is the latest ``max_concurrency`` asked; a 429 cuts the limit to 80 % (floor 1, once
 per cool-down) and pauses new requests for the ``Retry-After`` asked; after the cool-down the
-limit grows back by one for every ``limit`` successes. Other failures never shrink it. With
-``rpm``/``tpm`` set, requests are also spaced so neither rate is exceeded.
+limit grows back by one for every ``limit`` successes. Other failures never shrink it.
+
+Rates: with ``rpm``/``tpm`` set, requests are spaced to stay at :data:`RATE_SHARE` of them
+(so network jitter cannot push a burst over the provider's window). A 429 also teaches the
+limiter a rate: :data:`RATE_SHARE` of the replies that succeeded in the second before it,
+raised by one request/s for every ``rate`` successes once the cool-down is over.
 
 State sits behind a thread lock and each waiter is a future of its own loop, woken thread-safely,
 so one limiter serves the engine's loop thread and any ``asyncio.run`` loop at once.
@@ -23,6 +27,8 @@ DEFAULT_CONCURRENCY = 16
 CUT = 0.8
 COOL_DOWN_S = 5.0
 PAUSE_CAP_S = 30.0
+RATE_SHARE = 0.95
+WINDOW_S = 1.0
 
 _limiters: dict[tuple[str, str, str], Limiter] = {}
 _registry_lock = threading.Lock()
@@ -50,7 +56,9 @@ class Limiter:
         self._waiters: deque[_Waiter] = deque()
         self._paused_until = self._cool_until = 0.0
         self._next_request = self._next_tokens = 0.0
-        self._successes = 0
+        self._successes = self._rate_successes = 0
+        self.rate: float | None = None  # requests/s learned from 429s
+        self._done: deque[float] = deque(maxlen=4096)  # when recent successes finished
 
     async def acquire(self, tokens: int = 0, ceiling: int | None = None) -> None:
         """Wait for a slot (and for any ``Retry-After`` pause and rate spacing)."""
@@ -72,7 +80,7 @@ class Limiter:
                 self.waited_total += 1
         if waiter is not None:
             await self._wait(waiter)
-        if self.rpm or self.tpm:
+        if self.rpm or self.tpm or self.rate:
             delay = self._reserve(tokens)
             if delay > 0:
                 self.throttled_total += 1
@@ -103,15 +111,23 @@ class Limiter:
             self._wake()
 
     def succeeded(self) -> None:
-        """A reply came: after the cool-down, grow by one per ``limit`` successes."""
+        """A reply came: after the cool-down, grow the limit and any learned rate."""
+        now = time.monotonic()
         with self._lock:
-            if self.limit >= self.ceiling or time.monotonic() < self._cool_until:
+            self._done.append(now)
+            if now < self._cool_until:
                 return
-            self._successes += 1
-            if self._successes >= self.limit:
-                self.limit += 1
-                self._successes = 0
-                self._wake()
+            if self.rate is not None:
+                self._rate_successes += 1
+                if self._rate_successes >= self.rate:
+                    self.rate += 1.0
+                    self._rate_successes = 0
+            if self.limit < self.ceiling:
+                self._successes += 1
+                if self._successes >= self.limit:
+                    self.limit += 1
+                    self._successes = 0
+                    self._wake()
 
     def rate_limited(self, retry_after: float | None) -> None:
         """A 429: pause for ``retry_after`` and cut the limit (once per cool-down)."""
@@ -119,7 +135,10 @@ class Limiter:
             now = time.monotonic()
             self.rate_limited_total += 1
             self.last_429_at = time.time()
-            self._successes = 0
+            self._successes = self._rate_successes = 0
+            recent = sum(1 for t in self._done if t > now - WINDOW_S)
+            if recent:
+                self.rate = RATE_SHARE * recent / WINDOW_S
             if retry_after:
                 self._paused_until = max(self._paused_until, now + min(retry_after, PAUSE_CAP_S))
             if now >= self._cool_until:
@@ -131,7 +150,8 @@ class Limiter:
         provider, api_base, _ = self.key
         return {"provider": provider, "api_base": api_base, "limit": self.limit,
                 "ceiling": self.ceiling, "in_flight": self.in_flight, "waiting": len(self._waiters),
-                "rpm": self.rpm, "tpm": self.tpm, "waited_total": self.waited_total,
+                "rpm": self.rpm, "tpm": self.tpm, "learned_rps": self.rate,
+                "waited_total": self.waited_total,
                 "throttled_total": self.throttled_total,
                 "rate_limited_total": self.rate_limited_total, "last_429_at": self.last_429_at,
                 "paused_s": max(0.0, self._paused_until - time.monotonic())}
@@ -144,15 +164,17 @@ class Limiter:
             self._wake()
 
     def _reserve(self, tokens: int) -> float:
-        """Book the next send time allowed by ``rpm``/``tpm``; seconds to wait for it."""
+        """Book the next send time allowed by the rates; seconds to wait for it."""
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next_request if self.rpm else now,
+            interval = max(60.0 / (self.rpm * RATE_SHARE) if self.rpm else 0.0,
+                           1.0 / self.rate if self.rate else 0.0)
+            start = max(now, self._next_request if interval else now,
                         self._next_tokens if self.tpm and tokens else now)
-            if self.rpm:
-                self._next_request = start + 60.0 / self.rpm
+            if interval:
+                self._next_request = start + interval
             if self.tpm and tokens:
-                self._next_tokens = start + tokens * 60.0 / self.tpm
+                self._next_tokens = start + tokens * 60.0 / (self.tpm * RATE_SHARE)
             return start - now
 
     def _wake(self) -> None:

@@ -246,5 +246,6 @@ edges:
         flow(fake_llm, body)
     (problem,) = caught.value.problems
     assert "`j` is where the branches of this fan-out meet" in problem.message
-    assert "`a`" in problem.message and problem.line == HEAD.count("\n") + 10
+    assert "`a` also has an edge straight to it" in problem.message
+    assert problem.snippet == "- {from: a, to: [b, c]}"
     assert fake_llm.requests() == []

@@ -61,15 +61,9 @@ class Limiter:
         self._done: deque[float] = deque(maxlen=4096)  # when recent successes finished
 
     async def acquire(self, tokens: int = 0, ceiling: int | None = None) -> None:
-        """Wait for a slot (and for any ``Retry-After`` pause and rate spacing)."""
+        """Wait for a slot, then for any ``Retry-After`` pause and the rates' spacing."""
         if ceiling is not None and ceiling != self.ceiling:
             self._set_ceiling(ceiling)
-        pause = self._paused_until - time.monotonic()
-        if pause > 0:
-            self.throttled_total += 1
-            while pause > 0:
-                await asyncio.sleep(pause)
-                pause = self._paused_until - time.monotonic()
         with self._lock:
             if self.in_flight < self.limit and not self._waiters:
                 self.in_flight += 1
@@ -80,15 +74,24 @@ class Limiter:
                 self.waited_total += 1
         if waiter is not None:
             await self._wait(waiter)
+        try:
+            await self._pace(tokens)
+        except BaseException:
+            self.release()
+            raise
+
+    async def _pace(self, tokens: int) -> None:
+        pause = self._paused_until - time.monotonic()
+        if pause > 0:
+            self.throttled_total += 1
+            while pause > 0:
+                await asyncio.sleep(pause)
+                pause = self._paused_until - time.monotonic()
         if self.rpm or self.tpm or self.rate:
             delay = self._reserve(tokens)
             if delay > 0:
                 self.throttled_total += 1
-                try:
-                    await asyncio.sleep(delay)
-                except BaseException:
-                    self.release()
-                    raise
+                await asyncio.sleep(delay)
 
     async def _wait(self, waiter: _Waiter) -> None:
         try:

@@ -143,14 +143,21 @@ class _Facts:
                 self.loop_exits.setdefault(edge.loop.exit_to, []).append(edge.from_)
 
 
-def _node_function(node: Node, runner: NodeRunner, facts: _Facts) -> Any:
-    """The one wrapper around every runner: visits, limits, events, timing, usage, rows, errors."""
-    passes_reset = {source: 0 for source in facts.loop_exits.get(node.id, ())}
-    counts_loop = node.id in facts.loop_sources
-    cyclic = node.id in facts.cyclic
+class _NodeFunction:
+    """The one wrapper around every runner: visits, limits, events, timing, usage, rows, errors.
 
-    async def run_node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        run = _ctx(config)
+    A callable object rather than a closure: LangGraph disassembles node functions to look for
+    subgraphs, which costs milliseconds per node of a large graph.
+    """
+
+    def __init__(self, node: Node, runner: NodeRunner, facts: _Facts) -> None:
+        self.node, self.runner = node, runner
+        self.passes_reset = {source: 0 for source in facts.loop_exits.get(node.id, ())}
+        self.counts_loop = node.id in facts.loop_sources
+        self.cyclic = node.id in facts.cyclic
+
+    async def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        node, run = self.node, _ctx(config)
         iteration = (state.get(VISITS) or {}).get(node.id, 0) + 1
         step = Step(run, node, iteration, (state.get(CALLS) or {}).get(node.id, 0))
         target = step.target
@@ -162,7 +169,7 @@ def _node_function(node: Node, runner: NodeRunner, facts: _Facts) -> Any:
                 raise LoopLimitError(
                     f"node `{node.id}` would run a {iteration}th time, over "
                     f"config.execution.max_iterations={run.execution.max_iterations}")
-            outcome = await runner.run(state, step)
+            outcome = await self.runner.run(state, step)
         except asyncio.CancelledError:
             step.bill_cancelled_call()
             run.failed(step, "cancelled", "cancelled", "cancelled while running", 0)
@@ -175,18 +182,15 @@ def _node_function(node: Node, runner: NodeRunner, facts: _Facts) -> Any:
         updates[VISITS] = {node.id: iteration}
         if step.usage.calls:
             updates[CALLS] = {node.id: step.prior_calls + step.usage.calls}
-        if cyclic:
+        if self.cyclic:
             updates[LOOP_PREFIX + node.id] = iteration
-        if counts_loop or passes_reset:
-            passes = dict(passes_reset)
-            if counts_loop:
+        if self.counts_loop or self.passes_reset:
+            passes = dict(self.passes_reset)
+            if self.counts_loop:
                 passes[node.id] = (state.get(LOOP_PASSES) or {}).get(node.id, 0) + 1
             updates[LOOP_PASSES] = passes
         run.finished(step, outcome, updates)
         return updates
-
-    run_node.__name__ = node.id
-    return run_node
 
 
 def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
@@ -226,7 +230,7 @@ def compiled(workflow: Any) -> Any:
     if graph is None:
         facts = _Facts(workflow)
         graph = workflow._compiled["graph"] = build(
-            workflow.spec, lambda node: _node_function(node, runner_for(node), facts), _make_router)
+            workflow.spec, lambda node: _NodeFunction(node, runner_for(node), facts), _make_router)
     return graph
 
 

@@ -188,7 +188,7 @@ def run_record(start: RunStarted, nodes: list[Any], finish: RunFinished,
                                  "cached_calls": float(sum(1 for n in finished if n.cached))}
     rows = []
     for node in sorted(nodes, key=lambda n: n.started_at):
-        cost = float(getattr(node, "cost_usd", 0.0) or 0.0)
+        cost = float(node.cost_usd or 0.0)
         key = _metric_name(f"node_{node.node_id}")
         metrics[f"{key}_duration_ms"] = metrics.get(f"{key}_duration_ms", 0.0) + node.duration_ms
         metrics[f"{key}_cost_usd"] = metrics.get(f"{key}_cost_usd", 0.0) + cost

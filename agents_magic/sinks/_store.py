@@ -224,9 +224,9 @@ class StoreSink:
                        error=None, error_kind=None)
         else:
             # What a failed execution had spent, where the event carries it.
-            row.update(status="failed", prompt_tokens=getattr(event, "prompt_tokens", 0),
-                       completion_tokens=getattr(event, "completion_tokens", 0),
-                       cost_usd=getattr(event, "cost_usd", 0.0), cached=False, prompt=None, response=None, outputs=None,
+            row.update(status=event.status, prompt_tokens=event.prompt_tokens,
+                       completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
+                       cached=False, prompt=None, response=None, outputs=None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
         return row
 

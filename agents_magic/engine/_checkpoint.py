@@ -119,9 +119,14 @@ class RunCheckpoint(BaseCheckpointSaver):  # type: ignore[type-arg]
         return self.saver.get_next_version(current, channel)
 
     async def persist(self) -> None:
-        """Write what the run checkpointed, so it can be resumed."""
+        """Write what the run checkpointed, so it can be resumed; known keys are scrubbed from
+        the state first, as from everything else written."""
+        from ..sinks._redact import scrub_data
+
         puts, writes, self.puts, self.writes = self.puts, self.writes, [], []
-        for put in puts:
-            await self.saver.aput(*put)
+        for config, checkpoint, metadata, versions in puts:
+            checkpoint = {**checkpoint, "channel_values": scrub_data(checkpoint["channel_values"])}
+            await self.saver.aput(config, checkpoint, metadata, versions)
         for config, items, task_id, task_path in writes:
+            items = [(channel, scrub_data(value)) for channel, value in items]
             await self.saver.aput_writes(config, items, task_id, task_path)

@@ -8,7 +8,8 @@ limit grows back by one for every ``limit`` successes. Other failures never shri
 Rates: with ``rpm``/``tpm`` set, requests are spaced to stay at :data:`RATE_SHARE` of them
 (so network jitter cannot push a burst over the provider's window). A 429 also teaches the
 limiter a rate: :data:`RATE_SHARE` of the replies that succeeded in the second before it,
-raised by one request/s for every ``rate`` successes once the cool-down is over.
+raised by one request/s for every ``rate`` successes once the cool-down is over; a
+``Retry-After`` pause ends at the rate that succeeded in the second before.
 
 State sits behind a thread lock and each waiter is a future of its own loop, woken thread-safely,
 so one limiter serves the engine's loop thread and any ``asyncio.run`` loop at once.
@@ -87,6 +88,9 @@ class Limiter:
             while pause > 0:
                 await asyncio.sleep(pause)
                 pause = self._paused_until - time.monotonic()
+            if self.rate is None:  # resume no faster than what succeeded meanwhile
+                with self._lock:
+                    self._learn(time.monotonic())
         if self.rpm or self.tpm or self.rate:
             delay = self._reserve(tokens)
             if delay > 0:
@@ -139,14 +143,18 @@ class Limiter:
             self.rate_limited_total += 1
             self.last_429_at = time.time()
             self._successes = self._rate_successes = 0
-            recent = sum(1 for t in self._done if t > now - WINDOW_S)
-            if recent:
-                self.rate = RATE_SHARE * recent / WINDOW_S
+            self._learn(now)
             if retry_after:
                 self._paused_until = max(self._paused_until, now + min(retry_after, PAUSE_CAP_S))
             if now >= self._cool_until:
                 self.limit = max(1, int(self.limit * CUT))
                 self._cool_until = now + max(COOL_DOWN_S, min(retry_after or 0.0, PAUSE_CAP_S))
+
+    def _learn(self, now: float) -> None:
+        """Set the rate from the successes of the last window (called with the lock held)."""
+        recent = sum(1 for t in self._done if t > now - WINDOW_S)
+        if recent:
+            self.rate = RATE_SHARE * recent / WINDOW_S
 
     def snapshot(self) -> dict[str, Any]:
         """The limiter's state, for views."""

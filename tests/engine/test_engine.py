@@ -282,12 +282,11 @@ def test_rate_limit_is_retried_honouring_retry_after(fake_llm):
     fake_llm.configure(rules=[{"status": 429, "headers": {"Retry-After": "0.2"}, "times": 1},
                               {"status": 500, "times": 1}])
     rec = Recorder()
-    t0 = time.perf_counter()
     result = am.run(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"}, sinks=[rec])
     assert result.ok, result.error
-    assert time.perf_counter() - t0 >= 0.2
     retries = rec.of(ev.NodeRetrying)
     assert [r.kind for r in retries] == ["rate_limit", "server_error"]
+    assert retries[0].delay_s >= 0.2  # Retry-After honoured
     assert retries[0].delay_s >= 0.2
     assert result.nodes["attempts"].tolist() == [3, 1]
 
@@ -368,12 +367,12 @@ def test_refused_connection_fails_fast_without_retries():
     class Dead:
         base_url = f"http://127.0.0.1:{port}/v1"
 
-    t0 = time.perf_counter()
+    rec = Recorder()
     result = am.run(wf(Dead, CHAIN, fields=CHAIN_FIELDS, execution="{max_retries: 5, retry_backoff: 1}"),
-                    {"topic": "x"})
+                    {"topic": "x"}, sinks=[rec])
     assert result.status == "failed"
     assert "connection" in result.error and " after " not in result.error
-    assert time.perf_counter() - t0 < 5
+    assert rec.of(ev.NodeRetrying) == []  # failed fast: no retry
 
 
 @pytest.mark.parametrize("status", [401, 404, 400])
@@ -452,7 +451,8 @@ def test_cancelling_arun_emits_cancelled(fake_llm):
     async def main():
         task = asyncio.create_task(am.arun(wf(fake_llm, CHAIN, fields=CHAIN_FIELDS), {"topic": "x"},
                                            sinks=[rec]))
-        await asyncio.sleep(0.3)
+        while not fake_llm.requests():  # the call is out and hanging
+            await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -573,9 +573,7 @@ def test_sync_run_interrupted_returns_the_cancelled_partial_result(fake_llm):
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt_once_write_hangs, daemon=True).start()
-    t0 = time.perf_counter()
     result = am.run(flow, {"topic": "x"})
-    assert time.perf_counter() - t0 < 5
     assert result.status == "cancelled"
     assert result.outputs["outline"].startswith("echo: Outline")
     assert result.nodes[["node_id", "status"]].values.tolist() == [["outline", "succeeded"],

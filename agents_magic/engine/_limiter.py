@@ -6,10 +6,11 @@ per cool-down) and pauses new requests for the ``Retry-After`` asked; after the 
 limit grows back by one for every ``limit`` successes. Other failures never shrink it.
 
 Rates: with ``rpm``/``tpm`` set, requests are spaced to stay at :data:`RATE_SHARE` of them
-(so network jitter cannot push a burst over the provider's window). A 429 also teaches the
-limiter a rate: :data:`RATE_SHARE` of the replies that succeeded in the second before it,
-raised by one request/s for every ``rate`` successes once the cool-down is over; a
-``Retry-After`` pause ends at the rate that succeeded in the second before.
+(so network jitter cannot push a burst over the provider's window). A 429, and the end of a
+``Retry-After`` pause, also teach the limiter a rate: :data:`RATE_SHARE` of the replies that
+succeeded in the second before (when at least :data:`MIN_SAMPLE` did), raised by one request/s
+for every ``rate`` successes once the cool-down is over, and forgotten a minute after the last
+429.
 
 State sits behind a thread lock and each waiter is a future of its own loop, woken thread-safely,
 so one limiter serves the engine's loop thread and any ``asyncio.run`` loop at once.
@@ -30,6 +31,8 @@ COOL_DOWN_S = 5.0
 PAUSE_CAP_S = 30.0
 RATE_SHARE = 0.95
 WINDOW_S = 1.0
+MIN_SAMPLE = 5  # successes in a window below which no rate is inferred
+RATE_MEMORY_S = 60.0  # a learned rate is forgotten this long after the last 429
 
 _limiters: dict[tuple[str, str, str], Limiter] = {}
 _registry_lock = threading.Lock()
@@ -55,7 +58,7 @@ class Limiter:
         self.last_429_at: float | None = None
         self._lock = threading.Lock()
         self._waiters: deque[_Waiter] = deque()
-        self._paused_until = self._cool_until = 0.0
+        self._paused_until = self._cool_until = self._last_429 = 0.0
         self._next_request = self._next_tokens = 0.0
         self._successes = self._rate_successes = 0
         self.rate: float | None = None  # requests/s learned from 429s
@@ -91,6 +94,8 @@ class Limiter:
             if self.rate is None:  # resume no faster than what succeeded meanwhile
                 with self._lock:
                     self._learn(time.monotonic())
+        if self.rate is not None and time.monotonic() - self._last_429 > RATE_MEMORY_S:
+            self.rate = None
         if self.rpm or self.tpm or self.rate:
             delay = self._reserve(tokens)
             if delay > 0:
@@ -100,14 +105,12 @@ class Limiter:
     async def _wait(self, waiter: _Waiter) -> None:
         try:
             await waiter.future
-        except BaseException:
+        except BaseException:  # cancelled: give back a slot handed over meanwhile
             with self._lock:
-                if not waiter.granted:
+                granted = waiter.granted
+                if not granted:
                     self._waiters.remove(waiter)
-                    return_slot = False
-                else:
-                    return_slot = True
-            if return_slot:
+            if granted:
                 self.release()
             raise
 
@@ -141,7 +144,7 @@ class Limiter:
         with self._lock:
             now = time.monotonic()
             self.rate_limited_total += 1
-            self.last_429_at = time.time()
+            self.last_429_at, self._last_429 = time.time(), now
             self._successes = self._rate_successes = 0
             self._learn(now)
             if retry_after:
@@ -151,9 +154,10 @@ class Limiter:
                 self._cool_until = now + max(COOL_DOWN_S, min(retry_after or 0.0, PAUSE_CAP_S))
 
     def _learn(self, now: float) -> None:
-        """Set the rate from the successes of the last window (called with the lock held)."""
+        """Set the rate from the successes of the last window, when there are enough of them to
+        say the endpoint was saturated (called with the lock held)."""
         recent = sum(1 for t in self._done if t > now - WINDOW_S)
-        if recent:
+        if recent >= MIN_SAMPLE:
             self.rate = RATE_SHARE * recent / WINDOW_S
 
     def snapshot(self) -> dict[str, Any]:
@@ -162,8 +166,7 @@ class Limiter:
         return {"provider": provider, "api_base": api_base, "limit": self.limit,
                 "ceiling": self.ceiling, "in_flight": self.in_flight, "waiting": len(self._waiters),
                 "rpm": self.rpm, "tpm": self.tpm, "learned_rps": self.rate,
-                "waited_total": self.waited_total,
-                "throttled_total": self.throttled_total,
+                "waited_total": self.waited_total, "throttled_total": self.throttled_total,
                 "rate_limited_total": self.rate_limited_total, "last_429_at": self.last_429_at,
                 "paused_s": max(0.0, self._paused_until - time.monotonic())}
 
@@ -220,6 +223,12 @@ def limiter_for(target: Any) -> Limiter:
             limiter = _limiters.setdefault(key, Limiter(key))
     limiter.rpm, limiter.tpm = target.rpm, target.tpm
     return limiter
+
+
+def reset() -> None:
+    """Forget every limiter (for test isolation; calls in flight keep theirs)."""
+    with _registry_lock:
+        _limiters.clear()
 
 
 def limiters() -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from typing import Any, Callable, Protocol
 
 from . import _cost
@@ -126,11 +127,11 @@ async def complete(
                           tool_calls=reply.tool_calls, finish_reason=reply.finish_reason,
                           cache_key=key)
     if target.route == "http":
-        send = lambda: _http_call(target, body, on_token)  # noqa: E731 (looked up per call)
+        send = partial(_http_call, target, body, on_token)
     else:
         from .providers import _litellm
 
-        send = lambda: _litellm.call(target, body, on_token)  # noqa: E731
+        send = partial(_litellm.call, target, body, on_token)
     tokens = _prompt_tokens(messages) + (target.max_tokens or DEFAULT_COMPLETION_TOKENS) \
         if target.tpm else 0
     reply, attempts = await with_retries(target, send, limiter_for(target), tokens=tokens,

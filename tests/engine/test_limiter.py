@@ -164,3 +164,22 @@ def test_mock_calls_use_no_limiter():
     t = _llm.Target("mock", f"mock-{uuid.uuid4().hex}", "mock")
     asyncio.run(many(t, 3))
     assert len(_limiter.limiters()) == before
+
+
+def test_a_rate_limited_endpoint_teaches_a_rate(fake_llm):
+    fake_llm.configure(latency_ms=20, rate_limit_rps=10)
+    t = target(fake_llm, max_retries=30)
+    asyncio.run(many(t, 40, max_concurrency=16))
+    learned = _limiter.limiter_for(t).snapshot()["learned_rps"]
+    assert learned is not None and 5 <= learned <= 12
+    stats = fake_llm.stats()
+    assert stats["requests"] - stats["rate_limited"] == 40 and stats["rate_limited"] < 40
+
+
+def test_rpm_and_tpm_come_from_the_provider_defaults():
+    from agents_magic.config._schema import LLMDefaults, LLMSettings
+
+    defaults = LLMDefaults(provider="openai", model="gpt-4o-mini", api_base="http://127.0.0.1:1/v1",
+                           providers={"openai": LLMSettings(rpm=600, tpm=90_000)})
+    t = _llm.resolve(None, defaults, {}, timeout=5, max_retries=0)
+    assert (t.rpm, t.tpm) == (600, 90_000)

@@ -27,8 +27,10 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AGENTS_MAGIC_MLFLOW", "0")
     monkeypatch.setenv("AGENTS_MAGIC_CACHE", "0")
     from agents_magic import _settings
+    from agents_magic.engine import _limiter
 
     _settings.reset()
+    _limiter.reset()  # what one test's 429s taught the process-wide limiter stays there
     yield
     _settings.reset()
 

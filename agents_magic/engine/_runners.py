@@ -129,7 +129,7 @@ class LLMRunner:
                                   provider=target.provider, model=target.model,
                                   attempts=step.usage.attempts, kind="invalid_output") from None
         # The original request now replays the answer that passed.
-        _llm.remember(step.run.cache, dataclasses.replace(second, cache_key=first.cache_key))
+        _llm.remember(step.run.cache, second, key=first.cache_key)
         return NodeOutcome(updates, prompt, second.text, False)
 
     async def _call(self, step: Step, messages: list[dict[str, Any]]) -> _llm.Completion:

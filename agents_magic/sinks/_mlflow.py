@@ -225,6 +225,7 @@ class _Worker:
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._process is None or self._process.poll() is not None:
+            self.close(0)
             self._start()
         process = self._process
         assert process is not None and process.stdin is not None and process.stdout is not None
@@ -263,6 +264,9 @@ class _Worker:
             process.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 class MLflowSink:

@@ -10,6 +10,7 @@ one per URL and event loop, and closed when their loop shuts down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -20,6 +21,7 @@ _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+@functools.lru_cache(maxsize=16)
 def checkpoint_url(storage_url: str, data_dir: Path) -> str:
     """Where the checkpoints of runs recorded at ``storage_url`` go."""
     from sqlalchemy.engine import make_url

@@ -12,6 +12,7 @@ cache entries.
 from __future__ import annotations
 
 import itertools
+import functools
 import math
 import os
 import re
@@ -49,16 +50,25 @@ def watch_key_envs(yaml_text: str) -> None:
 
 def secret_values(extra_names: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Values of environment variables that hold secrets, longest first."""
+    # The variables' raw names, undecoded: cheap enough to check on every call.
+    raw = getattr(os.environ, "_data", os.environ)
+    names = _secret_names(frozenset(raw), frozenset(_watched), extra_names)
     found = set()
-    for name, value in os.environ.items():
-        if not (_SECRET_NAME.search(name) or name in PROVIDER_KEY_VARS or name in _watched
-                or name in extra_names):
-            continue
-        value = value.strip()
+    for name in names:
+        value = os.environ.get(name, "").strip()
         # Paths and short flags are not secrets, and redacting them would mangle text.
         if len(value) >= MIN_SECRET_LEN and not value.startswith(("/", "~")) and " " not in value:
             found.add(value)
     return tuple(sorted(found, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_names(environ: frozenset[Any], watched: frozenset[str],
+                  extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Which variables hold secrets, worked out once per set of variable names."""
+    names = (os.fsdecode(name) for name in environ)
+    return tuple(name for name in names if _SECRET_NAME.search(name) or name in PROVIDER_KEY_VARS
+                 or name in watched or name in extra)
 
 
 def key_env_names(yaml_text: str) -> tuple[str, ...]:

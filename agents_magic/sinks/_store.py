@@ -147,9 +147,13 @@ class StoreSink:
             if nodes:
                 _insert_ignore(connection, node_executions, nodes,
                                ["run_id", "node_id", "iteration", "started_at"])
-            for row in finishes:
-                connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])
-                                   .values(**{k: v for k, v in row.items() if k != "run_id"}))
+            if finishes:  # rows share their keys: one statement for the batch
+                columns = [k for k in finishes[0] if k != "run_id"]
+                connection.execute(
+                    sa.update(runs).where(runs.c.run_id == sa.bindparam("finished_run"))
+                    .values({k: sa.bindparam(f"new_{k}") for k in columns}),
+                    [{"finished_run": row["run_id"], **{f"new_{k}": row[k] for k in columns}}
+                     for row in finishes])
 
         self._transaction(store, outcome)
         if not payloads:
@@ -264,14 +268,14 @@ def _upsert_runs(connection: Any, rows: list[dict[str, Any]]) -> None:
     dialect = connection.dialect.name
     if dialect in ("sqlite", "postgresql"):
         module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        for row in rows:
-            stmt = module.insert(runs).values(**row)
-            update = {k: stmt.excluded[k] for k in row if k != "run_id"}
-            # The same start seen again (a second sink on this store) changes nothing; a new
-            # start of a known id (a resumed run) starts the row afresh.
-            connection.execute(stmt.on_conflict_do_update(
-                index_elements=["run_id"], set_=update,
-                where=runs.c.started_at != stmt.excluded.started_at))
+        stmt = module.insert(runs)
+        update = {k: stmt.excluded[k] for k in rows[0] if k != "run_id"}
+        # The same start seen again (a second sink on this store) changes nothing; a new start
+        # of a known id (a resumed run) starts the row afresh. Rows share their keys, so one
+        # statement serves the whole batch.
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=["run_id"], set_=update,
+            where=runs.c.started_at != stmt.excluded.started_at), rows)
         return
     for row in rows:
         done = connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])

@@ -14,7 +14,7 @@ from .engine.events import Sink
 if TYPE_CHECKING:
     from ._settings import Settings
 
-RESUMABLE = frozenset({"failed", "cancelled", "budget_exceeded"})
+RESUMABLE = frozenset({"failed", "cancelled", "budget_exceeded", "interrupted"})
 
 
 def _workflow(workflow: Workflow | str | os.PathLike[str]) -> Workflow:
@@ -104,8 +104,10 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
                   sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False, cache: bool | None = None,
                   budget_usd: float | None = None, settings: Settings | None = None,
+                  answer: Any = None,
                   _result_holder: list[RunResult] | None = None) -> RunResult:
-    """Continue a failed, cancelled or over-budget run from the node where it stopped.
+    """Continue a failed, cancelled, over-budget or interrupted run from the node where it
+    stopped (``answer`` is what an interrupted node asked for).
 
     Nodes that finished are not run again (their outputs come from the run's checkpoint); the
     run keeps its id and record, marked resumed, and its totals add what this attempt spends to
@@ -125,8 +127,8 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
     flush_sinks(kind="store")  # the run's last rows may still be on their way
     record = show_run(run_id, url=settings.resolved_storage_url)
     if record["status"] not in RESUMABLE:
-        raise AgentsMagicError(f"run `{record['run_id']}` is {record['status']}; only "
-                               f"{', '.join(sorted(RESUMABLE))} runs can be resumed")
+        raise AgentsMagicError(f"run `{record['run_id']}` is `{record['status']}`: only a failed, "
+                               "cancelled, budget_exceeded or interrupted run can be resumed")
     if workflow is None:
         if not record["yaml"]:
             raise AgentsMagicError(f"run `{record['run_id']}` has no recorded workflow; pass it")
@@ -136,7 +138,7 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
     options = await _run_options(wf, sinks, cache, True, budget_usd, settings)
     result = await execute(wf, record["inputs"], model=model, provider=provider, api_base=api_base,
                            stream=stream, run_id=record["run_id"], result_holder=_result_holder,
-                           resume=True, spent_before=(record["cost_usd"] or 0.0,
+                           resume=True, answer=answer, spent_before=(record["cost_usd"] or 0.0,
                                                       record["total_tokens"] or 0), **options)
     earlier = [{c: row.get(c) for c in NODE_COLUMNS} for row in record["nodes"]]
     result.node_rows[:0] = earlier

@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Iterable
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphBubbleUp
 
 from .._result import RunResult
 from ..config._schema import LOOP_PREFIX, Edge, Node
@@ -174,6 +175,9 @@ class _NodeFunction:
             step.bill_cancelled_call()
             run.failed(step, "cancelled", "cancelled", "cancelled while running", 0)
             raise
+        except GraphBubbleUp:  # `interrupt()`: the run pauses here and resumes with an answer
+            run.failed(step, "interrupted", "interrupted", "waiting for an answer", 0)
+            raise
         except Exception as exc:
             run.failed(step, "failed", getattr(exc, "kind", type(exc).__name__), str(exc),
                        getattr(exc, "attempts", 1))
@@ -246,7 +250,8 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
                   cache: _llm.Cache | None = None, budget_usd: float | None = None,
                   fallback_llm: dict[str, Any] | None = None,
                   max_concurrency: int | None = None, checkpointer: Any = None,
-                  resume: bool = False, spent_before: tuple[float, int] = (0.0, 0)) -> RunResult:
+                  resume: bool = False, answer: Any = None,
+                  spent_before: tuple[float, int] = (0.0, 0)) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult.
 
@@ -254,6 +259,10 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     by ``run_id``. ``resume=True`` continues that saved run instead of starting one: nodes that
     finished are not run again, the node that failed or was cancelled runs anew; ``inputs``
     are then the original inputs (for events) and ``spent_before`` what earlier attempts cost.
+
+    A node may pause the run with LangGraph's ``interrupt(question)``: the run ends with status
+    ``interrupted`` (the question in ``RunResult.error``) and its checkpoint is kept; resuming
+    with ``answer`` hands the answer to ``interrupt`` and goes on from that node.
     """
     state = dict(inputs or {}) if resume else workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
@@ -287,8 +296,17 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     t0 = time.perf_counter()
     status, error = "succeeded", None
     try:
-        final = await graph.ainvoke(None if resume else state, config=config, **options)
-        ctx.state.update(public_state(final or {}))
+        start: Any = state
+        if resume:
+            from langgraph.types import Command
+
+            start = None if answer is None else Command(resume=answer)
+        final = await graph.ainvoke(start, config=config, **options)
+        final = dict(final or {})
+        paused = final.pop("__interrupt__", None)
+        ctx.state.update(public_state(final))
+        if paused:
+            status, error = "interrupted", "; ".join(str(i.value) for i in paused)
     except asyncio.CancelledError:
         if run_checkpoint is not None:
             await _keep(run_checkpoint)

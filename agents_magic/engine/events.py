@@ -27,7 +27,7 @@ class RunStarted:
 @dataclass(frozen=True)
 class NodeStarted:
     """A node execution began. Exactly one closing event follows it: :class:`NodeFinished` or
-    :class:`NodeFailed` (whose ``status`` is ``failed`` or ``cancelled``)."""
+    :class:`NodeFailed` (whose ``status`` is ``failed``, ``cancelled`` or ``interrupted``)."""
 
     run_id: str
     node_id: str
@@ -92,8 +92,9 @@ class NodeFinished:
 
 @dataclass(frozen=True)
 class NodeFailed:
-    """A node execution ended without a result: it ``failed``, or was ``cancelled`` (by the
-    user, a budget stop or a failing sibling branch). Usage counts every call it paid for,
+    """A node execution ended without a result: it ``failed``, was ``cancelled`` (by the
+    user, a budget stop or a failing sibling branch) or ``interrupted`` (it asked for an answer
+    and runs again when the run is resumed with one). Usage counts every call it paid for,
     including, for a cancelled call in flight, the prompt tokens a provider bills anyway."""
 
     run_id: str
@@ -110,14 +111,14 @@ class NodeFailed:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-    status: str = "failed"  # failed | cancelled
+    status: str = "failed"  # failed | cancelled | interrupted
     prompt: str = ""
 
 
 @dataclass(frozen=True)
 class RunFinished:
     run_id: str
-    status: str  # succeeded | failed | cancelled | budget_exceeded
+    status: str  # succeeded | failed | cancelled | budget_exceeded | interrupted
     outputs: dict[str, Any]
     at: float
     duration_ms: float

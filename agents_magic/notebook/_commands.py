@@ -144,7 +144,7 @@ def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None =
     from .._reports import show_run
 
     record = show_run(run_id, url=settings.resolved_storage_url)
-    sink = TextProgress(record["workflow"], progress)
+    sink = TextProgress(workflow.name if workflow else record["workflow"], progress)
     options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
     if no_cache:
         options["cache"] = False

@@ -292,4 +292,4 @@ def test_resume_the_last_failed_run_with_a_fixed_workflow(store_on, history):
     # `summarize` (300 ms) was not run again: one execution of it in the whole run
     assert list(result.nodes["node_id"]).count("summarize") == 1
     again = store_on.run_cell("%workflow resume " + failed.run_id)
-    assert "succeeded; only" in str(again.error_in_exec)
+    assert "is `succeeded`: only a failed" in str(again.error_in_exec)

@@ -108,5 +108,29 @@ def test_resume_with_a_fixed_workflow(fake_llm, store_on):
 
 def test_only_unfinished_runs_resume(fake_llm, store_on):
     done = am.run(am.load(FLOW.format(base=fake_llm.base_url)), {"topic": "owls"})
-    with pytest.raises(AgentsMagicError, match="succeeded; only"):
+    with pytest.raises(AgentsMagicError, match="is `succeeded`: only a failed"):
         am.resume(done.run_id)
+
+
+def test_a_node_can_pause_the_run_for_an_answer(fake_llm, store_on, monkeypatch):
+    """The base for human steps: `interrupt()` inside a runner pauses the run at a checkpoint;
+    resuming with an answer goes on from that node."""
+    from langgraph.types import interrupt
+
+    from agents_magic.engine import _runners
+
+    class Asking(_runners.LLMRunner):
+        async def run(self, state, step):
+            if self.node.id == "draft":
+                return _runners.NodeOutcome({"draft": interrupt(f"approve {state['outline']}?")})
+            return await super().run(state, step)
+
+    monkeypatch.setitem(_runners.RUNNERS, "llm", Asking)
+    workflow = am.load(FLOW.format(base=fake_llm.base_url))
+    paused = am.run(workflow, {"topic": "owls"})
+    assert paused.status == "interrupted" and paused.error.startswith("approve ")
+    assert ["draft", "interrupted"] in paused.nodes[["node_id", "status"]].values.tolist()
+    resumed = am.resume(paused.run_id, answer="approved by a person")
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.outputs["draft"] == "approved by a person"
+    assert sent(fake_llm, "Outline") == 1  # nothing before the pause ran again

@@ -249,3 +249,58 @@ edges:
     assert "`a` also has an edge straight to it" in problem.message
     assert problem.snippet == "- {from: a, to: [b, c]}"
     assert fake_llm.requests() == []
+
+
+ONE_NUMBER = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [n], output_schema: {type: int}}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: END}
+"""
+
+
+def _disk_cache(tmp_path):
+    from agents_magic._settings import Settings
+    from agents_magic.store._cache import open_cache
+
+    return open_cache(Settings(data_dir=tmp_path / "cache-data", cache=True))
+
+
+def test_a_reply_that_fails_validation_is_never_cached(fake_llm, tmp_path):
+    cache = _disk_cache(tmp_path)
+    fake_llm.configure(rules=[{"content": "not a number"}])
+    workflow = flow(fake_llm, ONE_NUMBER)
+    first = asyncio.run(execute(workflow, cache=cache))
+    assert first.status == "failed" and len(fake_llm.requests()) == 2  # the call and its repair
+    again = asyncio.run(execute(workflow, cache=cache))
+    assert again.status == "failed" and len(fake_llm.requests()) == 4  # asked again, not replayed
+    fake_llm.configure(rules=[{"content": "not a number", "times": 1}, {"content": '{"n": 7}'}])
+    repaired = asyncio.run(execute(workflow, cache=cache))
+    assert repaired.ok and repaired.outputs["n"] == 7
+    calls = len(fake_llm.requests())
+    replay = asyncio.run(execute(workflow, cache=cache))  # the answer that passed, from the cache
+    assert replay.ok and replay.outputs["n"] == 7 and len(fake_llm.requests()) == calls
+    assert replay.nodes["cached"].tolist() == [True] and replay.cost_usd == 0
+
+
+def test_a_cut_short_stream_is_retried_and_never_cached(fake_llm, tmp_path):
+    cache = _disk_cache(tmp_path)
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [ra]}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: END}
+"""
+    workflow = am.load((HEAD.format(base=fake_llm.base_url) + body).replace(
+        "max_retries: 0", "max_retries: 1"))
+    fake_llm.configure(rules=[{"content": "a long answer cut short", "cut_stream": 2, "times": 1},
+                              {"content": "the whole answer"}])
+    rec = Recorder()
+    result = asyncio.run(execute(workflow, cache=cache, stream=True, sinks=[rec]))
+    assert result.ok and result.outputs["ra"] == "the whole answer"
+    assert [r.kind for r in rec.of(ev.NodeRetrying)] == ["invalid_response"]
+    fake_llm.configure(rules=[{"content": "a long answer cut short", "cut_stream": 2}])
+    replay = asyncio.run(execute(workflow, cache=cache))  # not streaming: from the cache
+    assert replay.outputs["ra"] == "the whole answer" and replay.nodes["cached"].tolist() == [True]

@@ -51,6 +51,10 @@ def merge(*layers: LLMSettings | dict[str, Any] | None) -> dict[str, Any]:
 def _read_key(key_env: str | None, node_id: str, provider: str, model: str) -> str | None:
     """The key in ``$key_env``; whitespace or control characters in it are reported here, by
     the variable's name, instead of failing later inside the HTTP client."""
+    if key_env:
+        from ..sinks._redact import watch_key_env
+
+        watch_key_env(key_env)  # its value is a secret from now on, whatever its name
     key = os.environ.get(key_env) if key_env else None
     if key and (key != key.strip() or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in key)):
         raise ProviderError(f"the API key in ${key_env} contains whitespace or control characters "

@@ -48,6 +48,11 @@ def watch_key_envs(yaml_text: str) -> None:
     _watched.update(key_env_names(yaml_text))
 
 
+def watch_key_env(name: str) -> None:
+    """Treat the variable ``name`` as holding a secret from now on."""
+    _watched.add(name)
+
+
 def secret_values(extra_names: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Values of environment variables that hold secrets, longest first."""
     # The variables' raw names, undecoded: cheap enough to check on every call.

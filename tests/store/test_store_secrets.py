@@ -162,3 +162,19 @@ def test_redactor_shapes(monkeypatch):
     assert redact('{"api_key": "abcdefgh12345"}') == '{"api_key": "[REDACTED]"}'
     assert redact("google AIzaSyA-1234567890abcdefghijklmnopqrstu") == "google [REDACTED]"
     assert redact("scikit-learn and sk-learn are fine") == "scikit-learn and sk-learn are fine"
+
+
+def test_a_key_in_a_plainly_named_variable_is_scrubbed_from_replies(fake_llm, monkeypatch):
+    monkeypatch.setenv("MYLLM", "plain-name-value-42")
+    fake_llm.configure(rules=[{"content": "ok", "echo_header": "Authorization"}])
+    flow = am.load(f"""
+schema_version: "1.0"
+flow: {{name: plain}}
+state: {{fields: {{out: {{type: str}}}}}}
+nodes: [{{id: a, prompt: "hi", outputs: [out]}}]
+edges: [{{from: START, to: a}}, {{from: a, to: END}}]
+config: {{llm: {{provider: openai, model: gpt-4o-mini, api_base: "{fake_llm.base_url}", api_key_env: MYLLM}}}}
+""")
+    result = am.run(flow)
+    assert result.ok and fake_llm.requests()[0]["headers"]["authorization"] == "Bearer plain-name-value-42"
+    assert "plain-name-value-42" not in result.outputs["out"] and "[REDACTED]" in result.outputs["out"]

@@ -304,3 +304,20 @@ edges:
     fake_llm.configure(rules=[{"content": "a long answer cut short", "cut_stream": 2}])
     replay = asyncio.run(execute(workflow, cache=cache))  # not streaming: from the cache
     assert replay.outputs["ra"] == "the whole answer" and replay.nodes["cached"].tolist() == [True]
+
+
+def test_a_condition_that_grows_too_big_fails_the_run_naming_its_edge(fake_llm):
+    body = """
+nodes:
+  - {id: a, prompt: "A", outputs: [ra]}
+  - {id: b, prompt: "B", outputs: [rb]}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: b, condition: "{state.x} + {state.x} == 'z'"}
+  - {from: a, to: END}
+  - {from: b, to: END}
+"""
+    result = am.run(flow(fake_llm, body), {"x": "y" * 60_000})
+    assert result.status == "failed"
+    assert result.error.startswith("edge a → b: condition")
+    assert "100,000" in result.error

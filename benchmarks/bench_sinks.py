@@ -143,13 +143,16 @@ def bench_cached_rerun(runs: int) -> dict:
 
 
 def bench_cache(data_dir: Path, engine_ms: float) -> dict:
-    from agents_magic.store._cache import LLMCache, cache_key
+    from agents_magic.engine import _llm
+    from agents_magic.store._cache import LLMCache
 
     cache = LLMCache(data_dir / "llm_cache")
+    target = _llm.Target("openai", "gpt-4o-mini", "http", api_base="http://127.0.0.1:1/v1")
     keys = []
     for i in range(NODES):
-        key = cache_key(provider="openai", model="gpt-4o-mini",
-                        messages=[{"role": "user", "content": f"Step {i}: " + "word " * 300}])
+        body = {"model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"Step {i}: " + "word " * 300}]}
+        key = _llm.cache_key(target, body, 0)
         cache.set(key, {"text": "reply " * 300, "prompt_tokens": 400, "completion_tokens": 300,
                         "cost_usd": 0.0003, "attempts": 1})
         keys.append(key)

@@ -15,9 +15,10 @@ from ..config._graph import meeting_points, reachable, split_edges
 from ..config._schema import END, LOOP_PREFIX, START, Edge, WorkflowSpec
 
 # Channels of the graph state that drive a run (so a checkpoint holds everything a resumed run
-# needs): node visits, calls made per node (mock scripts), and passes of each `loop:` edge.
-VISITS, CALLS, LOOP_PASSES = "_am_visits", "_am_calls", "_am_loop_passes"
-INTERNAL = (VISITS, CALLS, LOOP_PASSES)
+# needs), besides `_loop_iteration_<id>`: the calls made by each node on a cycle (mock scripts
+# cycle through them) and the passes of each `loop:` edge.
+CALLS, LOOP_PASSES = "_am_calls", "_am_loop_passes"
+INTERNAL = (CALLS, LOOP_PASSES)
 
 
 class RoutingError(RuntimeError):

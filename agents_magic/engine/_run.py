@@ -1,7 +1,7 @@
 """Run a workflow: inputs checked, graph compiled once, nodes run by their runners, events emitted.
 
-The compiled graph is cached on the workflow. What drives a run's behaviour (visits, calls per
-node, loop passes) lives in the graph state, so a LangGraph checkpointer can save a run and
+The compiled graph is cached on the workflow. What drives a run's behaviour (the runs and calls of
+nodes on cycles, loop passes) lives in the graph state, so a LangGraph checkpointer can save a run and
 :func:`execute` with ``resume=True`` can continue it from the node that failed. What only
 observes a run (events, totals, result rows) lives in a :class:`RunContext` passed through
 LangGraph's ``config``; runs share nothing mutable.
@@ -22,7 +22,7 @@ from .._result import RunResult
 from ..config._schema import LOOP_PREFIX, Edge, Node
 from ..errors import AgentsMagicError, BudgetExceeded
 from . import _llm
-from ._compile import CALLS, INTERNAL, LOOP_PASSES, VISITS, RoutingError, build, compile_conditions, cyclic_nodes
+from ._compile import CALLS, INTERNAL, LOOP_PASSES, RoutingError, build, compile_conditions, cyclic_nodes
 from ._runners import NodeOutcome, NodeRunner, Step, runner_for
 from .events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished, RunStarted, Sink
 
@@ -159,8 +159,9 @@ class _NodeFunction:
 
     async def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         node, run = self.node, _ctx(config)
-        iteration = (state.get(VISITS) or {}).get(node.id, 0) + 1
-        step = Step(run, node, iteration, (state.get(CALLS) or {}).get(node.id, 0))
+        # Only a node on a cycle runs more than once; its count and calls are in the state.
+        iteration = state.get(LOOP_PREFIX + node.id, 0) + 1 if self.cyclic else 1
+        step = Step(run, node, iteration, (state.get(CALLS) or {}).get(node.id, 0) if self.cyclic else 0)
         target = step.target
         run.emit(NodeStarted(run.run_id, node.id, iteration, step.started,
                              target.provider if target else "", target.model if target else "",
@@ -183,11 +184,10 @@ class _NodeFunction:
                        getattr(exc, "attempts", 1))
             raise
         updates = dict(outcome.updates)
-        updates[VISITS] = {node.id: iteration}
-        if step.usage.calls:
-            updates[CALLS] = {node.id: step.prior_calls + step.usage.calls}
         if self.cyclic:
             updates[LOOP_PREFIX + node.id] = iteration
+            if step.usage.calls:
+                updates[CALLS] = {node.id: step.prior_calls + step.usage.calls}
         if self.counts_loop or self.passes_reset:
             passes = dict(self.passes_reset)
             if self.counts_loop:

@@ -39,10 +39,6 @@ class Usage:
     attempts: int = 0
     calls: int = 0
 
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
 
 @dataclass(frozen=True)
 class NodeOutcome:

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 import yaml
 
@@ -231,7 +232,7 @@ def test_every_state_type_with_a_default(type_: str, default: Any, bad: Any):
     adapter = _types.adapter(type_)
     assert adapter.validate_python(default) == default
     if bad is not None:
-        with pytest.raises(Exception):
+        with pytest.raises(pydantic.ValidationError):
             adapter.validate_python(bad, strict=True)
 
 
@@ -514,7 +515,7 @@ def test_full_workflow_shape(full):
 
 
 def test_the_model_is_immutable(full):
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         full.spec.flow.name = "other"  # type: ignore[misc]
 
 

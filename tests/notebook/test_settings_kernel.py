@@ -39,7 +39,7 @@ print("SETTINGS" + json.dumps({n: [str(getattr(_settings.settings, n)), str(geta
 def _shown(kc: Any, names: list[str]) -> dict[str, list[str]]:
     reply, outputs = _execute(kc, SHOW % (names,))
     assert reply["content"]["status"] == "ok", _text(outputs)
-    line = next(l for l in _text(outputs).splitlines() if l.startswith("SETTINGS"))
+    line = next(row for row in _text(outputs).splitlines() if row.startswith("SETTINGS"))
     return json.loads(line.removeprefix("SETTINGS"))  # type: ignore[no-any-return]
 
 

@@ -158,7 +158,9 @@ def test_the_users_concurrent_mlflow_run_goes_to_the_users_store(mlflow_db, tmp_
     logged = {r.data.tags["agents_magic.run_id"] for r in ours.search_runs([experiment.experiment_id])}
     assert logged == {r.run_id for r in results}
     assert len(ours.search_traces(locations=[experiment.experiment_id])) == 3
-    with pytest.raises(Exception):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
         ours.get_run(run.info.run_id)  # the user's run is not in our store
     assert users.get_experiment_by_name("agents_magic") is None
     sink.close()

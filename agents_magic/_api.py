@@ -157,7 +157,8 @@ def run(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, Any] | No
 
     Takes the same options as :func:`arun`. On KeyboardInterrupt the run is cancelled and a
     result with status ``cancelled`` is returned. ``refresh`` is called on this thread while the
-    run goes on (about 20 times a second) and once more, with ``final=True``, at the end.
+    run goes on (about 20 times a second) and once more, with ``final=True``, at the end; raising
+    KeyboardInterrupt from it (a view's Stop button) cancels the run as a kernel interrupt does.
     """
     return _wait(lambda holder: arun(_workflow(workflow), inputs, _result_holder=holder, **options),
                  refresh)

@@ -13,6 +13,9 @@ known yet: the minimum counts them as empty, the maximum as long as that node's 
   or the workflow's ``llm.max_tokens``, else :data:`DEFAULT_MAX_TOKENS` (an assumption: the
   provider's own limit is usually far higher).
 
+A map (``parallel:`` edge) multiplies its target's calls by the number of items when the list
+is known from the inputs or a default ("× n"); otherwise it counts one item and says so.
+
 Not included: the one repair request a structured node makes when its reply does not fit the
 schema, retries after errors (billed only when a provider charges failed calls), and tools.
 Prices come from LiteLLM's local price table; local providers and the mock cost $0; a model
@@ -252,6 +255,7 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
     targets = {n.id: _target(wf, n, overrides, fallback) for n in spec.nodes if n.prompt is not None}
     completion_max = {nid: int(t[2] or default_max_tokens) for nid, t in targets.items()}
     bounds = _iteration_bounds(spec)
+    map_items = _map_items(spec, known)
     rows: dict[str, dict[str, Any]] = {}
     unpriced: list[str] = []
     for node in spec.nodes:
@@ -260,10 +264,14 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         node_provider, node_model, _ = targets[node.id]
         renames = {local: reference(ref) for local, ref in (node.inputs or {}).items()}
         system = OutputSpec.of(node).instructions()
-        prompt = render(node.prompt, known, renames)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}]
-        base = counter(node_provider, node_model, messages)
+        items = map_items.get(node.id)
+        base = 0
+        for index, item in enumerate(items or [None]):  # a map's longest item prompt
+            prompt = render(node.prompt, {**known, "item": item, "index": index}, renames)
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}]
+            base = max(base, counter(node_provider, node_model, messages))
+        per_run = len(items) if items is not None else 1
         extra = 0
         for holder in placeholders(node.prompt):
             ref = holder.path
@@ -278,7 +286,7 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
             unpriced.append(f"{node_provider}/{node_model}")
         price_in = float((info or {}).get("input_cost_per_token") or 0.0)
         price_out = float((info or {}).get("output_cost_per_token") or 0.0)
-        calls = bounds.get(node.id, 1)
+        calls = bounds.get(node.id, 1) * per_run
         rows[node.id] = {
             "node_id": node.id, "provider": node_provider, "model": node_model,
             "prompt_tokens_min": base, "prompt_tokens_max": base + extra,
@@ -293,10 +301,12 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
     path = _cheapest_path(spec, {nid: cost + 1e-12 for nid, cost in once.items()})
     for nid in path:
         if nid in rows:
-            rows[nid]["calls_min"] = 1
-            rows[nid]["min_usd"] = once[nid]
+            items = map_items.get(nid)
+            count = len(items) if items is not None else 1
+            rows[nid]["calls_min"] = count
+            rows[nid]["min_usd"] = count * once[nid]
     frame = pd.DataFrame(list(rows.values()), columns=NODE_COLUMNS)
-    min_tokens = sum(rows[n]["prompt_tokens_min"] + 1 for n in path if n in rows)
+    min_tokens = sum(rows[n]["calls_min"] * (rows[n]["prompt_tokens_min"] + 1) for n in path if n in rows)
     max_tokens = sum(r["calls_max"] * (r["prompt_tokens_max"] + r["completion_tokens_max"])
                      for r in rows.values())
     assumptions = [
@@ -307,6 +317,12 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         "in the maximum",
         "not included: the one repair request after an invalid structured reply, retries, tools",
     ]
+    for edge in spec.edges:
+        if edge.parallel is not None:
+            m, items = edge.parallel, map_items.get(edge.parallel.target_node)
+            assumptions.append(f"map: `{m.target_node}` runs once per item of `{m.items_field}`: "
+                               + (f"× {len(items)}" if items is not None else
+                                  "the list is not known before the run, counted as 1 item"))
     if missing:
         assumptions.append(f"inputs not given (counted as empty): {', '.join(missing)}")
     if unpriced:
@@ -315,4 +331,15 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
             "max_usd": float(frame["max_usd"].sum()), "min_tokens": int(min_tokens),
             "max_tokens": int(max_tokens), "min_path": path, "nodes": frame,
             "unpriced": sorted(set(unpriced)), "missing_inputs": missing,
-            "assumptions": assumptions, "default_max_tokens": default_max_tokens}
+            "assumptions": assumptions, "default_max_tokens": default_max_tokens,
+            "map_items": {t: (len(v) if v is not None else None) for t, v in map_items.items()}}
+
+
+def _map_items(spec: Any, known: dict[str, Any]) -> dict[str, list[Any] | None]:
+    """Each map target's items when the list is known before the run (inputs, defaults)."""
+    out: dict[str, list[Any] | None] = {}
+    for edge in spec.edges:
+        if edge.parallel is not None:
+            items = known.get(edge.parallel.items_field)
+            out[edge.parallel.target_node] = list(items) if isinstance(items, (list, tuple)) else None
+    return out

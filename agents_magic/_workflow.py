@@ -23,8 +23,8 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
     """Load a workflow from YAML text or a ``.yaml`` path.
 
     The text must be UTF-8, at most 4,000,000 characters, with lists and mappings nested at most
-    50 levels deep. Sections that are accepted but not implemented yet (``tools``, ``memory``,
-    ``sandbox``) are listed in :attr:`Workflow.warnings` and reported once as an
+    50 levels deep. Sections that are accepted but not implemented yet (``tools``,
+    ``memory``) are listed in :attr:`Workflow.warnings` and reported once as an
     :class:`~agents_magic.errors.AgentsMagicWarning`.
 
     Parameters
@@ -44,6 +44,8 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
     text, source = read_source(text_or_path)
     spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
     workflow = Workflow(spec, text, source=source, name=name, warnings=unimplemented(spec, smap))
+    workflow.code_lines = {node.id: smap.block_start(("nodes", i, "code"))[0]
+                           for i, node in enumerate(spec.nodes) if node.code is not None}
     if workflow.warnings:
         warnings.warn(f"workflow `{workflow.name}`: " + "; ".join(workflow.warnings),
                       AgentsMagicWarning, stacklevel=2)
@@ -62,6 +64,7 @@ class Workflow:
         self.source = source
         self.name = name or spec.flow.name
         self.warnings = list(warnings)
+        self.code_lines: dict[str, int] = {}  # where each code node's `code` starts in the text
         self._compiled: dict[Any, Any] = {}
 
     @property
@@ -109,10 +112,18 @@ class Workflow:
         return state
 
     def run(self, inputs: dict[str, Any] | None = None, /, **input_values: Any) -> RunResult:
-        """Run synchronously; inputs by dict and/or keyword (``wf.run(topic="x")``)."""
+        """Run synchronously; inputs by dict and/or keyword (``wf.run(topic="x")``). In a
+        notebook the run shows its live view while it goes."""
         from ._api import run
+        from ._settings import resolve
+        from .display._live import in_kernel, progress
 
-        return run(self, {**(inputs or {}), **input_values})
+        values = {**(inputs or {}), **input_values}
+        if not (in_kernel() and resolve().live_display):
+            return run(self, values)
+        self.initial_state(values)  # input mistakes are reported before anything is shown
+        sink = progress(self)
+        return run(self, values, sinks=[sink], refresh=sink.refresh)
 
     async def arun(self, inputs: dict[str, Any] | None = None, /, **input_values: Any) -> RunResult:
         from ._api import arun

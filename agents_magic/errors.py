@@ -73,11 +73,17 @@ class ConfigError(AgentsMagicError):
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''}" + (f" in {source}" if source else ""))
 
+    @property
+    def header(self) -> str:
+        """One line: how many problems, and where (``3 problems in flow.yaml``)."""
+        return str(self.args[0])
+
     def lines(self) -> list[str]:
-        return [f"ConfigError: {self}"] + [f"  {p}" for p in self.problems]
+        return [f"ConfigError: {self.header}"] + [f"  {p}" for p in self.problems]
 
     def __str__(self) -> str:
-        return self.args[0]
+        # Scripts, pytest and logs show only str(): it carries every problem, not just the count.
+        return "\n".join([f"{self.header}:"] + [f"  {p}" for p in self.problems])
 
     def report(self) -> str:
         """The full multi-line report."""

@@ -211,6 +211,7 @@ class FakeServer:
         self.rate_limit_rps: float | None = None
         self.admitted: deque = deque()  # times of requests the rate limit let through
         self.stats = {"in_flight": 0, "max_in_flight": 0, "requests": 0, "rate_limited": 0}
+        self.generation = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one keep-alive connection."""
@@ -281,6 +282,7 @@ class FakeServer:
         if kind is not None:
             if method != "POST":
                 return _error(405)
+            generation = self.generation  # requests from before a reset are not counted after it
             self.stats["in_flight"] += 1
             self.stats["requests"] += 1
             self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
@@ -292,7 +294,8 @@ class FakeServer:
                     return await self.chat(path, headers, body)
                 return await self.foreign(kind, path, query, headers, body)
             finally:
-                self.stats["in_flight"] -= 1
+                if generation == self.generation:
+                    self.stats["in_flight"] -= 1
         if path in ("/v1/models", "/models") and method == "GET":
             return _json({"object": "list", "data": [
                 {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake-llm"}]})
@@ -329,7 +332,8 @@ class FakeServer:
             self.rules, self.latency_ms, self.rate_limit_rps = [], 0, None
             self.log.clear()
             self.admitted.clear()
-            self.stats.update(requests=0, max_in_flight=0, rate_limited=0)
+            self.stats.update(requests=0, in_flight=0, max_in_flight=0, rate_limited=0)
+            self.generation += 1
         if "rate_limit_rps" in payload:
             self.rate_limit_rps = payload["rate_limit_rps"]
             self.admitted.clear()

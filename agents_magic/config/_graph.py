@@ -31,12 +31,15 @@ def reverse(succ: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def split_edges(edges: Iterable[Edge]) -> tuple[list[str], list[Edge]]:
-    """One node's outgoing edges as (targets always taken, edges that choose at run time)."""
+    """One node's outgoing edges as (targets always taken, edges that choose at run time); a
+    map's target counts as always taken."""
     plain: list[str] = []
     routed: list[Edge] = []
     for edge in edges:
         if edge.routed:
             routed.append(edge)
+        elif edge.parallel is not None:
+            plain.append(edge.parallel.target_node)
         elif isinstance(edge.to, list):
             plain += edge.to
         elif edge.to is not None:
@@ -60,9 +63,12 @@ def meeting_points(succ: dict[str, set[str]], targets: list[str], end: str = "EN
             branches.setdefault(node, set()).add(index)
     out: dict[str, tuple[set[int], list[str]]] = {}
     for node, arriving in branches.items():
-        feeders = sorted(p for p in pred.get(node, ()) if p in branches)
-        if (node == end or node in targets or len(arriving) < 2 or len(feeders) < 2
-                or len({frozenset(branches[p]) for p in feeders}) < 2):
+        if node == end or node in targets or len(arriving) < 2:
+            continue
+        # Only what comes before the node feeds it: a loop back into it is no branch arriving.
+        before = reachable(succ, [targets[i] for i in arriving], stop=node)
+        feeders = sorted(p for p in pred.get(node, ()) if p in before)
+        if len(feeders) < 2 or len({frozenset(branches[p]) for p in feeders}) < 2:
             continue
         out[node] = (arriving, feeders)
     return out

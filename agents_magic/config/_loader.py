@@ -16,10 +16,11 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError, Problem
 from . import _validate
 from ._schema import WorkflowSpec
-from ._sourcemap import SourceMap, format_path, parse
+from ._sourcemap import SourceMap, StructureError, format_path, parse
+from ._syntax import explain
 
 MAX_TEXT_CHARS = 4_000_000
-UNIMPLEMENTED = ("tools", "memory", "sandbox")  # parsed and kept, not yet acted on
+UNIMPLEMENTED = ("tools", "memory")  # parsed and kept, not yet acted on
 _MESSAGES = {
     "missing": "missing required field `{key}`",
     "extra_forbidden": "unknown field `{key}`",
@@ -71,15 +72,17 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
         raise ConfigError([Problem(f"malformed YAML: character {exc.character!r} is not allowed",
                                    line + line_offset, column, hint="remove it or write it as an "
                                    "escape in a double-quoted string")], source) from None
-    except yaml.MarkedYAMLError as exc:
-        # An unclosed quote or bracket is found only at a later token: point at where it opened.
-        opened = exc.context_mark is not None and any(
-            word in (exc.context or "") for word in ("quoted", "flow"))
-        mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
+    except StructureError as exc:  # valid YAML that cannot be a workflow: already in plain words
+        mark = exc.problem_mark
         line = mark.line + 1 + line_offset if mark else None
-        message = f"malformed YAML: {exc.problem or exc.context}"
-        raise ConfigError([Problem(message, line, mark.column + 1 if mark else None,
+        raise ConfigError([Problem(f"malformed YAML: {exc.problem}", line, mark.column + 1 if mark else None,
                                    hint="check indentation, colons and quotes",
+                                   snippet=SourceMap(text, line_offset).snippet(line))],
+                          source) from None
+    except yaml.MarkedYAMLError as exc:
+        plain = explain(exc, text)
+        line = plain.line + line_offset if plain.line else None
+        raise ConfigError([Problem(plain.message, line, plain.column, hint=plain.hint,
                                    snippet=SourceMap(text, line_offset).snippet(line))],
                           source) from None
     except yaml.YAMLError as exc:
@@ -87,6 +90,7 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
     if not isinstance(data, dict):
         raise ConfigError([smap.problem((), "a workflow must be a YAML mapping with `flow`, "
                                         "`state`, `nodes` and `edges`")], source)
+    smap.ignored = _drop_unknown(data, WorkflowSpec, (), smap)
     problems: list[Problem] = []
     spec = None
     try:
@@ -97,6 +101,31 @@ def parse_spec(text: str, *, line_offset: int = 0, source: str = "") -> tuple[Wo
     if problems or spec is None:
         raise ConfigError(_dedupe(problems), source)
     return spec, smap
+
+
+def _drop_unknown(value: Any, annotation: Any, path: tuple[Any, ...], smap: SourceMap) -> list[str]:
+    """Remove keys no version of the dialect defines, one note each with its line.
+
+    configurable-agents' own validator ignores such keys, so a workflow written for it must load
+    here too. A key close to a known one stays, to be reported as a typo with a did-you-mean.
+    """
+    notes: list[str] = []
+    model = _model_of(annotation)
+    if model is not None and isinstance(value, dict):
+        if model.model_config.get("extra") == "allow":
+            return notes
+        allowed = [f.alias or name for name, f in model.model_fields.items()]
+        for key in list(value):
+            if isinstance(key, str) and key not in allowed and not _validate.did_you_mean(key, allowed):
+                notes.append(f"line {smap.where((*path, key), key=True)[0]}: `{format_path((*path, key))}` "
+                             "is not a field of the workflow dialect and is ignored")
+                del value[key]
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in list(children):
+        sub = _descend(annotation, key)
+        if sub is not None and isinstance(child, (dict, list)):
+            notes += _drop_unknown(child, sub, (*path, key), smap)
+    return notes
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -210,5 +239,10 @@ def unimplemented(spec: WorkflowSpec, smap: SourceMap) -> list[str]:
     found = [("nodes", i, name) for i, node in enumerate(spec.nodes)
              for name in UNIMPLEMENTED if getattr(node, name) is not None]
     found += [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
-    return [f"line {smap.where(path, key=True)[0]}: `{format_path(path)}` is not implemented yet "
-            "and is ignored" for path in found]
+    no_network = [f"line {smap.where(('nodes', i, 'sandbox', 'network'), key=True)[0]}: code nodes "
+                  "never have network access; `network: true` is ignored"
+                  for i, node in enumerate(spec.nodes)
+                  if isinstance(node.sandbox, dict) and node.sandbox.get("network") is True]
+    return smap.ignored + no_network + [
+        f"line {smap.where(path, key=True)[0]}: `{format_path(path)}` is not implemented yet "
+        "and is ignored" for path in found]

@@ -24,6 +24,8 @@ class FlowMeta(_Strict):
     name: str
     description: str | None = None
     version: str | None = None
+    tags: list[str] | None = None
+    author: str | None = None
 
 
 class StateField(_Strict):
@@ -96,17 +98,31 @@ class Loop(_Strict):
     exit_to: str
 
 
+class Parallel(_Strict):
+    """A map over a list: ``target_node`` runs once per item of ``items_field``; its results are
+    collected, in item order, into ``collect_field``."""
+
+    items_field: str
+    target_node: str
+    collect_field: str
+
+
 class Edge(_Strict):
     from_: str = Field(alias="from")
     to: str | list[str] | None = None
     condition: str | None = None
     routes: list[Route] | None = None
     loop: Loop | None = None
+    parallel: Parallel | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Edge:
+        if self.parallel is not None:
+            if self.to is not None or self.condition or self.routes or self.loop:
+                raise ValueError("a `parallel` edge takes neither `to`, `condition`, `routes` nor `loop`")
+            return self
         if self.to is None and not self.routes and self.loop is None:
-            raise ValueError("an edge needs `to`, `routes` or `loop`")
+            raise ValueError("an edge needs `to`, `routes`, `loop` or `parallel`")
         if self.routes and (self.to is not None or self.condition is not None):
             raise ValueError("an edge with `routes` takes neither `to` nor `condition`")
         if isinstance(self.to, list) and (self.condition or self.loop):
@@ -125,11 +141,14 @@ class Edge(_Strict):
         out = list(out) + [r.to for r in self.routes or []]
         if self.loop:
             out += [self.loop.exit_to] + ([] if self.to else [self.from_])
+        if self.parallel:
+            out.append(self.parallel.target_node)
         return out
 
 
 class Node(_Strict):
     id: str
+    name: str | None = None
     description: str | None = None
     prompt: str | None = None
     outputs: list[str] = Field(default_factory=list)
@@ -143,6 +162,10 @@ class Node(_Strict):
     optimize: Any = None
     log_prompts: bool | None = None
     log_artifacts: bool | None = None
+    mlflow: _Open | None = None
+    on_error: Literal["fail", "continue"] = Field(
+        "fail", description="When the node fails: stop the run, or record the failure and go on "
+                            "(for an item of a map: with the error in place of its result).")
 
     @field_validator("id")
     @classmethod
@@ -183,8 +206,9 @@ class GlobalConfig(_Strict):
     profiling: _Open | None = None
     sandbox: _Open | None = None
     ab_test: _Open | None = None
-    gates: list[Any] | None = None
+    gates: list[Any] | _Open | None = None
     tools: _Open | None = None
+    mlflow: _Open | None = None
 
 
 class WorkflowSpec(_Strict):
@@ -197,3 +221,5 @@ class WorkflowSpec(_Strict):
     edges: list[Edge] = Field(min_length=1)
     config: GlobalConfig = Field(default_factory=GlobalConfig)
     optimization: _Open | None = None
+    memory: _Open | None = None
+    webhook: _Open | None = None

@@ -30,6 +30,7 @@ class SourceMap:
     line_offset: int = 0
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # notes on keys dropped as unknown
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int | None, int | None]:
         """Position of ``path``, or of its nearest ancestor that has one."""
@@ -46,6 +47,18 @@ class SourceMap:
     @cached_property
     def lines(self) -> list[str]:
         return self.text.splitlines()
+
+    def block_start(self, path: Path) -> tuple[int, int]:
+        """Line and indent of the text of the string at ``path``: a block scalar (``|``, ``>``)
+        starts on the line after its key."""
+        line, _ = self.where(path)
+        first, indent = line or 1, 0
+        if line and self.snippet(line).split(":", 1)[-1].strip()[:1] in ("|", ">"):
+            first += 1
+            index = first - 1 - self.line_offset
+            if index < len(self.lines):
+                indent = len(self.lines[index]) - len(self.lines[index].lstrip())
+        return first, indent
 
     def snippet(self, line: int | None) -> str:
         if not line:

@@ -1,4 +1,9 @@
-"""Prompt templates: ``{state.field}``, ``{state.obj.key}``, bare ``{field}``; ``{{``/``}}`` escape.
+"""Prompt templates: ``{state.field}``, ``{state.obj.key}``, bare ``{field}``.
+
+Only a brace around a name path (``{name}``, ``{name.key}``, ``{ state.x }``) is a placeholder.
+Any other brace is literal text, so JSON examples and code need no doubling: ``{"a": 1}``, ``{ }``
+and ``f(x) {return x}`` come out as written. ``{{`` and ``}}`` still give one literal brace, except
+that a ``}}`` closing braces that were opened literally (``{"a": {"b": 1}}``) stays as written.
 
 As in conditions, a path may not name anything starting with ``_`` (``{state.text.__class__}``):
 validation reports it at load and :func:`render` refuses it.
@@ -9,30 +14,58 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ._schema import LOOP_PREFIX
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{\s*([^{}]*?)\s*\}")
-_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}")
+_BRACES = re.compile(r"\{\{|\}\}|[{}]")
 
 
 @dataclass(frozen=True)
 class Placeholder:
     text: str              # as written, e.g. "{state.topic}"
     path: tuple[str, ...]  # without the leading "state", e.g. ("topic",)
-    valid: bool = True
+
+
+def _segments(template: str) -> Iterator[str | Placeholder]:
+    """The template as literal text pieces and placeholders, in order."""
+    opened: list[bool] = []  # braces still open: True where written as `{{`
+    position, text = 0, []
+    while True:
+        match = _BRACES.search(template, position)
+        if match is None:
+            text.append(template[position:])
+            break
+        text.append(template[position:match.start()])
+        token, position = match.group(0), match.end()
+        if token == "{{":
+            opened.append(True)
+            text.append("{")
+        elif token == "{":
+            found = _PLACEHOLDER.match(template, match.start())
+            if found:
+                yield "".join(text)
+                text = []
+                yield Placeholder(found.group(0), reference(found.group(1)))
+                position = found.end()
+            else:
+                opened.append(False)
+                text.append("{")
+        elif token == "}}" and opened and not opened[-1]:
+            opened.pop()  # closes a literal `{`; the second `}` is looked at again
+            text.append("}")
+            position -= 1
+        else:
+            if opened:
+                opened.pop()
+            text.append("}")
+    yield "".join(text)
 
 
 def placeholders(template: str) -> list[Placeholder]:
-    """Every placeholder in ``template``, in order (invalid ones flagged)."""
-    out = []
-    for match in _TOKEN.finditer(template):
-        inner = match.group(1)
-        if inner is None:
-            continue
-        out.append(Placeholder(match.group(0), reference(inner), bool(_PATH.match(inner))))
-    return out
+    """Every placeholder in ``template``, in order."""
+    return [part for part in _segments(template) if isinstance(part, Placeholder)]
 
 
 def reference(text: str) -> tuple[str, ...]:
@@ -77,14 +110,13 @@ def as_text(value: Any) -> str:
 def render(template: str, state: dict[str, Any], renames: dict[str, tuple[str, ...]] | None = None) -> str:
     """Fill ``template`` from ``state``; ``renames`` maps a local name to a state path."""
     renames = renames or {}
-
-    def fill(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        path = reference(match.group(1))
-        if path and path[0] in renames and not match.group(1).strip().startswith("state."):
+    out = []
+    for part in _segments(template):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        path = part.path
+        if path and path[0] in renames and not part.text[1:].lstrip().startswith("state."):
             path = renames[path[0]] + path[1:]
-        return as_text(lookup(state, path))
-
-    return _TOKEN.sub(fill, template)
+        out.append(as_text(lookup(state, path)))
+    return "".join(out)

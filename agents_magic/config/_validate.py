@@ -6,6 +6,7 @@ problems: a user sees every mistake in one go.
 
 from __future__ import annotations
 
+import ast
 import difflib
 from typing import Any
 
@@ -17,6 +18,7 @@ from ._schema import END, LOOP_PREFIX, START
 from ._sourcemap import SourceMap, format_path
 from ._template import placeholders, private, reference
 
+MAP_LOCALS = ("item", "index")  # what a map target's prompt may read besides the state
 PROVIDERS = ("openai", "anthropic", "google", "gemini", "ollama", "mock", "azure", "groq",
              "mistral", "bedrock", "vertex_ai", "openrouter", "together_ai", "deepseek", "xai")
 
@@ -40,6 +42,9 @@ class _Checker:
         self.edges = _dicts(data.get("edges"))
         self.ids = [n.get("id") for _, n in self.nodes if isinstance(n.get("id"), str)]
         self.known = {*self.ids, START, END}
+        # Map targets: node id → the `parallel:` block that runs it once per item.
+        self.mapped = {p["target_node"]: p for _, e in self.edges
+                       if isinstance(p := e.get("parallel"), dict) and isinstance(p.get("target_node"), str)}
 
     def add(self, path: tuple[Any, ...], message: str, hint: str = "", *, key: bool = False) -> None:
         self.problems.append(self.smap.problem(path, message, hint, key=key))
@@ -113,20 +118,63 @@ class _Checker:
                              did_you_mean(out, self.fields) or f"add `{out}` under state.fields")
             self.output_schema(node, base, outputs)
             renames = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+            locals_ = (*renames, *MAP_LOCALS) if node_id in self.mapped else tuple(renames)
             for local, ref in renames.items():
                 if isinstance(ref, str):
-                    self.state_ref(reference(ref), (*base, "inputs", local), ref)
+                    self.state_ref(reference(ref), (*base, "inputs", local), ref,
+                                   MAP_LOCALS if node_id in self.mapped else ())
             prompt = node.get("prompt")
             if isinstance(prompt, str):
                 for ph in placeholders(prompt):
-                    if not ph.valid:
-                        self.add_at((*base, "prompt"), ph.text, f"`{ph.text}` is not a placeholder",
-                                    "placeholders look like {state.field}; write {{ and }} for literal braces")
-                    elif ph.text.replace(" ", "").startswith("{state."):
+                    if ph.text.replace(" ", "").startswith("{state."):
                         self.state_ref(ph.path, (*base, "prompt"), ph.text)
                     else:
-                        self.state_ref(ph.path, (*base, "prompt"), ph.text, tuple(renames))
+                        self.state_ref(ph.path, (*base, "prompt"), ph.text, locals_)
             self.llm(node.get("llm"), (*base, "llm"))
+            if "code" in node:
+                self.code(node, base)
+
+    def code(self, node: dict[str, Any], base: tuple[Any, ...]) -> None:
+        """A code node: its Python parses, imports only allowed modules; its sandbox is known."""
+        from ..sandbox._policy import ALLOWED_MODULES, blocked_import_message
+
+        # A `prompt` beside `code` describes the step (configurable-agents writes both); the
+        # code is what runs.
+        text = node.get("code")
+        if not isinstance(text, str):
+            return  # pydantic reports the type
+        first, indent = self.smap.block_start((*base, "code"))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as exc:
+            at = first + (exc.lineno or 1) - 1
+            self.problems.append(Problem(f"Python syntax error in `code`: {exc.msg}", at,
+                                         (exc.offset or 0) + indent or None,
+                                         format_path((*base, "code")), "", self.smap.snippet(at)))
+            return
+        for stmt in ast.walk(tree):
+            if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                continue
+            names = ([a.name for a in stmt.names] if isinstance(stmt, ast.Import) else
+                     ["." * stmt.level + (stmt.module or "")])
+            for name in names:
+                if name not in ALLOWED_MODULES:
+                    at = first + stmt.lineno - 1
+                    self.problems.append(Problem(blocked_import_message(name), at,
+                                                 stmt.col_offset + 1 + indent,
+                                                 format_path((*base, "code")), "", self.smap.snippet(at)))
+        self.sandbox(node.get("sandbox"), (*base, "sandbox"))
+
+    def sandbox(self, section: Any, base: tuple[Any, ...]) -> None:
+        from ..sandbox._limits import from_section
+
+        if section is not None and not isinstance(section, dict):
+            self.add(base, "`sandbox` must be a mapping such as {preset: low, timeout: 5}")
+            return
+        try:
+            from_section(section)
+        except ValueError as exc:
+            self.add(base, str(exc))
 
     def output_schema(self, node: dict[str, Any], base: tuple[Any, ...], outputs: list[Any]) -> None:
         schema = node.get("output_schema")
@@ -213,6 +261,8 @@ class _Checker:
                 logic = cond.get("logic") if isinstance(cond, dict) else cond
                 self.condition(logic, (*base, "routes", j, "condition"))
                 self.endpoint(route.get("to"), (*base, "routes", j, "to"), source=False)
+            if isinstance(edge.get("parallel"), dict):
+                self.parallel(edge, base)
             loop = edge.get("loop")
             if isinstance(loop, dict):
                 field = loop.get("condition_field")
@@ -221,6 +271,44 @@ class _Checker:
                              f"loop condition_field `{field}` is not a state field",
                              did_you_mean(field, self.fields))
                 self.endpoint(loop.get("exit_to"), (*base, "loop", "exit_to"), source=False)
+
+    def parallel(self, edge: dict[str, Any], base: tuple[Any, ...]) -> None:
+        """A map: list fields in and out, a target that exists and runs only through the map."""
+        spec, path = edge["parallel"], (*base, "parallel")
+        for key in ("items_field", "collect_field"):
+            name = spec.get(key)
+            if not isinstance(name, str):
+                continue
+            if name not in self.fields:
+                self.add((*path, key), f"{key} `{name}` is not a state field",
+                         did_you_mean(name, self.fields) or f"declare `{name}` under state.fields")
+                continue
+            kind = self.fields[name].get("type") if isinstance(self.fields[name], dict) else None
+            if isinstance(kind, str) and not (kind == "list" or kind.startswith("list[")):
+                self.add((*path, key), f"{key} `{name}` is a `{kind}`; a map needs a list",
+                         f"declare `{name}` with type: list[...]")
+        target = spec.get("target_node")
+        if not isinstance(target, str):
+            return
+        if target not in self.ids:
+            self.add((*path, "target_node"), f"map target `{target}` is not a node",
+                     did_you_mean(target, self.ids) or f"nodes: {', '.join(self.ids)}")
+            return
+        for j, other in self.edges:
+            to = other.get("to")
+            into = [*(to if isinstance(to, list) else [to]),
+                    *(r.get("to") for _, r in _dicts(other.get("routes")))]
+            loop = other.get("loop")
+            if isinstance(loop, dict):
+                into.append(loop.get("exit_to"))
+            if target in into:
+                self.add(("edges", j), f"`{target}` runs once per item of a map, and this edge "
+                         "would also run it on its own, outside the map",
+                         "remove this edge, or map over a list with another node")
+        if sum(1 for _, e in self.edges if e.get("from") == edge.get("from")) > 1:
+            self.add((*base, "from"), f"`{edge.get('from')}` has a `parallel` edge and other "
+                     "edges: a map must be the only edge leaving its node",
+                     "move the other edges to the map target or after it")
 
     def graph(self) -> None:
         if not self.ids or not self.edges:
@@ -237,6 +325,9 @@ class _Checker:
             loop = edge.get("loop")
             if isinstance(loop, dict):
                 targets += [loop.get("exit_to")] + ([] if to else [src])
+            parallel = edge.get("parallel")
+            if isinstance(parallel, dict):
+                targets.append(parallel.get("target_node"))
             # An unknown target is reported on its own; count it as reaching END so the
             # nodes before it are not also reported as dead ends.
             succ[src].update(t if t in succ else END for t in targets if isinstance(t, str))
@@ -291,6 +382,9 @@ class _Checker:
         config = self.data.get("config")
         if isinstance(config, dict):
             self.llm(config.get("llm"), ("config", "llm"))
+            shared = config.get("sandbox")  # every code node's defaults
+            self.sandbox({k: v for k, v in shared.items() if k != "workers"}
+                         if isinstance(shared, dict) else shared, ("config", "sandbox"))
         self.state()
         self.nodes_()
         self.edges_()

@@ -5,6 +5,7 @@ thread calls :meth:`TextProgress.refresh`, which is the only place that touches 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ KIND_HINT = {
     "connection": "is the server at llm.api_base running?",
     "not_found": "check llm.model and llm.api_base",
 }
-SYMBOL = {"started": "▶", "retrying": "↻", "finished": "✓", "cached": "✓", "failed": "✗"}
+SYMBOL = {"started": "▶", "retrying": "↻", "finished": "✓", "cached": "✓", "failed": "✗",
+          "cancelled": "■", "interrupted": "⏸"}
+# The engine's error repeats the node, its model and the attempts; a progress line already has them.
+_PREFIX = re.compile(r"^node `[^`]*`(?: \([^)]*\))? failed(?: after \d+ attempts?)?: ")
 
 
 @dataclass
@@ -69,6 +73,17 @@ def kind_text(kind: str) -> str:
     return KIND_TEXT.get(kind, kind.replace("_", " "))
 
 
+def failure_text(event: NodeFailed, limit: int = 300) -> str:
+    """Why a node failed, said once: ``server error after 3 attempts: HTTP 500: …``."""
+    if event.status != "failed":
+        return event.status
+    error = _PREFIX.sub("", " ".join(str(event.error).split()), count=1)
+    if error.startswith(f"{event.kind}: "):
+        error = error[len(event.kind) + 2:]
+    tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
+    return f"{kind_text(event.kind)}{tries}: {_one_line(error, limit)}"
+
+
 class TextProgress:
     """A run's progress as text lines.
 
@@ -85,7 +100,7 @@ class TextProgress:
 
     def __init__(self, workflow: str, mode: str = "update", *,
                  display: Callable[..., Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, handle: Any = None) -> None:
         if mode not in ("update", "append", "off"):
             raise ValueError(f"unknown progress mode {mode!r}")
         self.workflow = workflow
@@ -102,7 +117,7 @@ class TextProgress:
         self._finished: RunFinished | None = None
         self._dirty = False
         self._last_draw = 0.0
-        self._handle: Any = None
+        self._handle: Any = handle  # a display to redraw in place (None: make one)
 
     # -- the sink (engine thread) ----------------------------------------------------------
     def __call__(self, event: Any) -> None:
@@ -139,14 +154,15 @@ class TextProgress:
         elif isinstance(event, NodeFailed):
             row = self._rows.setdefault((event.node_id, event.iteration), _Row(
                 event.node_id, event.iteration, "started", now))
-            row.state, row.duration_ms = "failed", event.duration_ms
+            # A cancelled or interrupted node is not shown as failed, nor as still running.
+            row.state, row.duration_ms = event.status, event.duration_ms
             row.llm = f"{event.provider}/{event.model}" if event.provider else row.llm
-            tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
-            hint = KIND_HINT.get(event.kind)
-            row.detail = (f"{kind_text(event.kind)}{tries}: {_one_line(event.error, 160)}"
-                          + (f" — hint: {hint}" if hint else ""))
-            self._log.append(f"{SYMBOL['failed']} {row.label} failed in "
-                             f"{event.duration_ms / 1000:.2f}s ({row.llm}) {row.detail}")
+            hint = KIND_HINT.get(event.kind) if event.status == "failed" else None
+            row.detail = failure_text(event) + (f" — hint: {hint}" if hint else "") \
+                if event.status == "failed" else ""
+            self._log.append(f"{SYMBOL.get(row.state, '✗')} {row.label} {row.state} in "
+                             f"{event.duration_ms / 1000:.2f}s ({row.llm})"
+                             + (f" {row.detail}" if row.detail else ""))
         elif isinstance(event, RunFinished):
             self._finished = event
             self._status = event.status
@@ -190,17 +206,21 @@ class TextProgress:
             if r.state in ("started", "retrying"):
                 body = f"{r.state} {now - r.started:.1f}s · {r.llm}"
                 body += f" · {r.detail}" if r.detail else ""
-            elif r.state == "failed":
-                body = f"failed in {r.duration_ms / 1000:.2f}s · {r.llm} · {r.detail}"
+            elif r.state in ("failed", "cancelled", "interrupted"):
+                body = f"{r.state} in {r.duration_ms / 1000:.2f}s · {r.llm}"
+                body += f" · {r.detail}" if r.detail else ""
             else:
                 body = self._numbers(r)
-            lines.append(f"  {SYMBOL[r.state]} {r.label:<{width}}  {body}")
+            lines.append(f"  {SYMBOL.get(r.state, '✗')} {r.label:<{width}}  {body}")
         return "\n".join(lines)
 
     def refresh(self, final: bool = False) -> None:
         """Redraw if something changed (at most every MIN_INTERVAL_S unless ``final``)."""
         if self.mode == "off" or self._status == "starting":
-            return  # nothing ran (e.g. the LLM settings were rejected): nothing to show
+            # Nothing ran (e.g. the LLM settings were rejected): nothing to show, no placeholder.
+            if final and self.mode == "update" and self._handle is not None:
+                self._handle.update(_Text(""))
+            return
         now = self._clock()
         with self._lock:
             running = any(r.state in ("started", "retrying") for r in self._rows.values())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config._schema import END, START
+from ._html import NO_MATH
 
 # kind -> (stroke colour, dash pattern, legend text)
 EDGE_STYLE = {
@@ -112,12 +113,13 @@ class WorkflowGraph:
         self._add_node(GNode(START, "start", START))
         default_llm = _llm_label(getattr(spec.config, "llm", None))
         for node in spec.nodes:
-            kind = "llm" if node.prompt is not None else "code"
+            prompt = getattr(node, "prompt", None)
+            kind = "code" if getattr(node, "kind", None) == "code" or prompt is None else "llm"
             outputs = ", ".join(node.outputs)
-            llm = _llm_label(node.llm) or default_llm
+            llm = _llm_label(getattr(node, "llm", None)) or default_llm
             parts = [f"→ {outputs}" if outputs else "", "code" if kind == "code" else llm]
             tip = (node.description or "") + ("\n" if node.description else "")
-            tip += (node.prompt or node.code or "").strip()
+            tip += (prompt or getattr(node, "code", None) or "").strip()
             self._add_node(GNode(node.id, kind, node.id, " · ".join(p for p in parts if p),
                                  _clip(tip, 400)))
         self._add_node(GNode(END, "end", END))
@@ -135,6 +137,12 @@ class WorkflowGraph:
         routed = {e.from_ for e in spec.edges if e.routed}
         for index, edge in enumerate(spec.edges):
             src = edge.from_
+            mapped = getattr(edge, "parallel", None)
+            if mapped is not None:
+                self.edges.append(GEdge(src, mapped.target_node, "parallel",
+                                        _clip(f"map over {mapped.items_field}")))
+                if getattr(edge, "to", None) is None:
+                    continue
             if edge.loop is not None:
                 loop = edge.loop
                 again = edge.to if isinstance(edge.to, str) else src
@@ -327,7 +335,11 @@ class WorkflowGraph:
             self._svg = self._draw()
         return self._svg
 
-    def _draw(self) -> str:
+    def painted(self, paint: dict[str, tuple[str, str, str]]) -> str:
+        """The SVG with some nodes recoloured: ``{node: (fill, stroke, tooltip)}``."""
+        return self._draw(paint)
+
+    def _draw(self, paint: dict[str, tuple[str, str, str]] | None = None) -> str:
         edges = self.layout().edges
         nodes = self.nodes
         paths: list[str] = []
@@ -389,7 +401,7 @@ class WorkflowGraph:
                     f'fill="{colour}">{html.escape(e.label)}</text></g>')
                 right = max(right, bx + width)
             right = max(right, lx + 8)
-        boxes = [_draw_node(n) for n in nodes.values() if n.kind != "dummy"]
+        boxes = [_draw_node(n, (paint or {}).get(n.id)) for n in nodes.values() if n.kind != "dummy"]
         legend, height = self._legend(self._height)
         width = right + MARGIN
         markers = "".join(
@@ -465,7 +477,7 @@ class WorkflowGraph:
         return self.mermaid
 
     def _repr_html_(self) -> str:
-        return f'<div class="am-graph-view" style="overflow-x:auto">{self.svg}</div>'
+        return f'<div class="am-graph-view {NO_MATH}" style="overflow-x:auto">{self.svg}</div>'
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return {"text/plain": self.mermaid, "text/html": self._repr_html_(), "image/svg+xml": self.svg}
@@ -526,9 +538,10 @@ def _gap(a: GNode, b: GNode) -> float:
     return a.w / 2 + b.w / 2 + gap
 
 
-def _draw_node(n: GNode) -> str:
+def _draw_node(n: GNode, paint: tuple[str, str, str] | None = None) -> str:
     left, top = n.x - n.w / 2, n.y
-    tip = f"<title>{html.escape(n.tooltip or n.title)}</title>" if (n.tooltip or n.title) else ""
+    text = paint[2] if paint else n.tooltip or n.title
+    tip = f"<title>{html.escape(text)}</title>" if text else ""
     if n.kind in ("fork", "join"):
         return (f'<g class="am-node am-{n.kind}">{tip}<rect x="{left:.1f}" y="{top:.1f}" '
                 f'width="{n.w:.1f}" height="{n.h:.1f}" rx="2" fill="#24292f"/></g>')
@@ -538,11 +551,12 @@ def _draw_node(n: GNode) -> str:
                 f'<text x="{n.x:.1f}" y="{top + n.h / 2 + 4:.1f}" text-anchor="middle" font-size="11" '
                 f'font-weight="600" fill="#ffffff">{n.id}</text></g>')
     fill = "#ffffff" if n.kind == "llm" else "#f6f8fa"
+    fill, stroke = paint[:2] if paint else (fill, "#8c959f")
     title_y = top + (19 if n.subtitle else n.h / 2 + 5)
     sub = (f'<text x="{n.x:.1f}" y="{top + 36:.1f}" text-anchor="middle" font-size="11" '
            f'fill="#57606a">{html.escape(n.subtitle)}</text>') if n.subtitle else ""
     return (f'<g class="am-node am-{n.kind}" data-node="{html.escape(n.id)}">{tip}'
             f'<rect x="{left:.1f}" y="{top:.1f}" width="{n.w:.1f}" height="{n.h:.1f}" rx="7" '
-            f'fill="{fill}" stroke="#8c959f" stroke-width="1.2"/>'
+            f'fill="{fill}" stroke="{stroke}" stroke-width="1.2"/>'
             f'<text x="{n.x:.1f}" y="{title_y:.1f}" text-anchor="middle" font-size="13" '
             f'font-weight="600" fill="#24292f">{html.escape(n.title)}</text>{sub}</g>')

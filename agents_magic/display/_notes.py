@@ -4,9 +4,10 @@ and stored runs."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from typing import Any
+
+from ._html import NO_MATH, esc
 
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "cancelled": "#9a6700", "running": "#57606a"}
 
@@ -27,9 +28,9 @@ class Note:
     def _repr_html_(self) -> str:
         colour = {"ok": "#1a7f37", "info": "#57606a", "warn": "#9a6700"}.get(self.kind, "#57606a")
         lines = self.text.splitlines() or [""]
-        first = _inline_code(html.escape(lines[0]))
-        rest = "".join(f"<div>{_inline_code(html.escape(line))}</div>" for line in lines[1:])
-        return (f"<div class='am-note' style='border-left:3px solid {colour};padding:2px 8px'>"
+        first = _inline_code(esc(lines[0]))
+        rest = "".join(f"<div>{_inline_code(esc(line))}</div>" for line in lines[1:])
+        return (f"<div class='am-note {NO_MATH}' style='border-left:3px solid {colour};padding:2px 8px'>"
                 f"<div>{first}</div>{rest}</div>")
 
 
@@ -37,7 +38,7 @@ class Help(Note):
     """Usage text, shown verbatim."""
 
     def _repr_html_(self) -> str:
-        return f"<pre class='am-help'>{html.escape(self.text)}</pre>"
+        return f"<pre class='am-help {NO_MATH}'>{esc(self.text)}</pre>"
 
 
 class YamlView:
@@ -100,8 +101,8 @@ class Estimate:
 
     def _repr_html_(self) -> str:
         table = self._table().to_html(index=False, border=0, float_format=lambda v: f"{v:.6f}")
-        notes = "".join(f"<li>{html.escape(a)}</li>" for a in self.data["assumptions"])
-        return (f"<div class='am-estimate'>{Note(self.summary())._repr_html_()}{table}"
+        notes = "".join(f"<li>{esc(a)}</li>" for a in self.data["assumptions"])
+        return (f"<div class='am-estimate {NO_MATH}'>{Note(self.summary())._repr_html_()}{table}"
                 f"<details><summary>assumptions</summary><ul>{notes}</ul></details></div>")
 
 
@@ -158,29 +159,29 @@ class RunDetail:
     def _repr_html_(self) -> str:
         r = self.run
         colour = _STATUS_COLOURS.get(r["status"], "#cf222e")
-        head = (f"<div><b style='color:{colour}'>{html.escape(str(r['status']))}</b> "
-                f"<code>{html.escape(str(r['workflow']))}</code> · "
-                + " · ".join(html.escape(f) for f in self._facts()) + "</div>")
+        head = (f"<div><b style='color:{colour}'>{esc(str(r['status']))}</b> "
+                f"<code>{esc(str(r['workflow']))}</code> · "
+                + " · ".join(esc(f) for f in self._facts()) + "</div>")
         if r.get("error"):
-            head += f"<div style='color:{colour}'>{html.escape(str(r['error']))}</div>"
+            head += f"<div style='color:{colour}'>{esc(str(r['error']))}</div>"
         tables = "".join(self._html_values(title, _visible(r.get(title)))
                          for title in ("inputs", "outputs"))
         nodes = "".join(self._html_node(node) for node in r.get("nodes") or [])
-        return f"<div class='am-run-detail'>{head}{tables}{nodes}</div>"
+        return f"<div class='am-run-detail {NO_MATH}'>{head}{tables}{nodes}</div>"
 
     @staticmethod
     def _html_values(title: str, values: dict[str, Any]) -> str:
         if not values:
             return f"<div><b>{title}</b>: none</div>"
-        rows = "".join(f"<tr><td><code>{html.escape(str(k))}</code></td><td>{_pre(_text(v))}</td></tr>"
+        rows = "".join(f"<tr><td><code>{esc(str(k))}</code></td><td>{_pre(_text(v))}</td></tr>"
                        for k, v in values.items())
         return f"<table><tr><th>{title}</th><th>value</th></tr>{rows}</table>"
 
     def _html_node(self, node: dict[str, Any]) -> str:
-        facts = " · ".join(html.escape(f) for f in self._node_facts(node))
+        facts = " · ".join(esc(f) for f in self._node_facts(node))
         parts = "".join(f"<div><b>{part}</b></div>{_pre(_text(node.get(part) or ''))}"
                         for part in _parts(node))
-        return (f"<details open><summary><code>{html.escape(self._label(node))}</code> · {facts}"
+        return (f"<details open><summary><code>{esc(self._label(node))}</code> · {facts}"
                 f"</summary>{parts}</details>")
 
 
@@ -216,7 +217,7 @@ def _indent(text: str, first: str, rest: str) -> str:
 
 
 def _pre(text: str) -> str:
-    return f"<pre style='white-space:pre-wrap;margin:2px 0'>{html.escape(text)}</pre>"
+    return f"<pre style='white-space:pre-wrap;margin:2px 0'>{esc(text)}</pre>"
 
 
 def _inline_code(escaped: str) -> str:

@@ -2,7 +2,9 @@
 
 Nodes become async runners, ``condition``/``routes``/``loop`` edges become routers, and the
 targets of a fan-out (``to: [a, b]``) meet at their common successor, which runs once after every
-branch has finished (see :func:`joins`).
+branch has finished (see :func:`joins`). A map (``parallel:``) sends its target one LangGraph
+``Send`` per item; each item's result lands in :data:`MAP_RESULTS`, and a gather step after the
+target puts them, in item order, into the collect field before the target's own edges go on.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from ..config._schema import END, LOOP_PREFIX, START, Edge, WorkflowSpec
 # needs), besides `_loop_iteration_<id>`: the calls made by each node on a cycle (mock scripts
 # cycle through them) and the passes of each `loop:` edge.
 CALLS, LOOP_PASSES = "_am_calls", "_am_loop_passes"
-INTERNAL = (CALLS, LOOP_PASSES)
+# A map's results so far: target → {"id": one pass of the map, "results": {index: value}}.
+MAP_RESULTS = "_am_map_results"
+# Key of a `Send` payload that makes the target run for one item (or the gather step for none).
+MAP_ITEM = "_am_map_item"
+INTERNAL = (CALLS, LOOP_PASSES, MAP_RESULTS)
 
 
 class RoutingError(RuntimeError):
@@ -32,6 +38,22 @@ def _last(_old: Any, new: Any) -> Any:
 
 def _merge(old: dict[str, int] | None, new: dict[str, int]) -> dict[str, int]:
     return {**(old or {}), **new}
+
+
+def _merge_maps(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    # Items of one pass add up; a new pass (another id) starts afresh.
+    out = dict(old or {})
+    for target, entry in new.items():
+        before = out.get(target)
+        if before is not None and before["id"] == entry["id"]:
+            entry = {**entry, "results": {**before["results"], **entry["results"]}}
+        out[target] = entry
+    return out
+
+
+def gather_name(target: str) -> str:
+    """The graph node that collects a map's results (not an identifier, so never a node id)."""
+    return f"{target}[collect]"
 
 
 def cyclic_nodes(spec: WorkflowSpec) -> set[str]:
@@ -111,19 +133,22 @@ def joins(spec: WorkflowSpec) -> dict[str, list[str] | None]:
 
 NodeFn = Callable[..., Awaitable[dict[str, Any]]]
 RouterFactory = Callable[[str, list[Edge], list[str]], Callable[..., Any]]
+MapFactory = Callable[[Edge], tuple[Callable[..., Any], NodeFn]]  # (dispatch router, gather step)
 
 
 def state_schema(spec: WorkflowSpec) -> type:
     keys: dict[str, Any] = {name: Annotated[Any, _last] for name in spec.state.fields}
     for node_id in cyclic_nodes(spec):
         keys[LOOP_PREFIX + node_id] = Annotated[int, _last]
-    for channel in INTERNAL:
+    for channel in (CALLS, LOOP_PASSES):
         keys[channel] = Annotated[dict, _merge]
+    keys[MAP_RESULTS] = Annotated[dict, _merge_maps]
     return typing.TypedDict("WorkflowState", keys, total=False)  # type: ignore[operator]
 
 
-def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: RouterFactory) -> Any:
-    """The compiled LangGraph graph; node and router callables come from the run module."""
+def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: RouterFactory,
+          make_map: MapFactory) -> Any:
+    """The compiled LangGraph graph; node, router and map callables come from the run module."""
     from langgraph.graph import END as LG_END
     from langgraph.graph import START as LG_START
     from langgraph.graph import StateGraph
@@ -134,25 +159,36 @@ def build(spec: WorkflowSpec, make_node: Callable[[Any], NodeFn], make_router: R
     for node in spec.nodes:
         deferred = node.id in waiting and waiting[node.id] is None
         builder.add_node(node.id, make_node(node), defer=deferred)
+    # A map target's own edges leave from its gather step, which runs once all items are done.
+    after: dict[str, str] = {}
+    for edge in spec.edges:
+        if edge.parallel is not None:
+            target, gather = edge.parallel.target_node, gather_name(edge.parallel.target_node)
+            dispatch, collect = make_map(edge)
+            builder.add_node(gather, collect)
+            builder.add_edge(target, gather)
+            builder.add_conditional_edges(names.get(edge.from_, edge.from_), dispatch, [target, gather])
+            after[target] = gather
     consumed = set()
     for join, sources in waiting.items():
         if sources:
-            builder.add_edge(sources, join)
+            builder.add_edge([after.get(s, s) for s in sources], join)
             consumed |= {(source, join) for source in sources}
     by_source: dict[str, list[Edge]] = {}
     for edge in spec.edges:
-        by_source.setdefault(edge.from_, []).append(edge)
+        if edge.parallel is None:
+            by_source.setdefault(edge.from_, []).append(edge)
     for source, edges in by_source.items():
         plain, routed = split_edges(edges)
         if routed:
             targets = sorted({t for e in edges for t in e.targets})
             router = make_router(source, routed, plain)
-            builder.add_conditional_edges(names.get(source, source), router,
+            builder.add_conditional_edges(after.get(source, names.get(source, source)), router,
                                           {t: names.get(t, t) for t in targets})
             continue
         for target in plain:
             if (source, target) not in consumed:
-                builder.add_edge(names.get(source, source), names.get(target, target))
+                builder.add_edge(after.get(source, names.get(source, source)), names.get(target, target))
     return builder.compile()
 
 

@@ -22,7 +22,8 @@ from .._result import RunResult
 from ..config._schema import LOOP_PREFIX, Edge, Node
 from ..errors import AgentsMagicError, BudgetExceeded
 from . import _llm
-from ._compile import CALLS, INTERNAL, LOOP_PASSES, RoutingError, build, compile_conditions, cyclic_nodes
+from ._compile import (CALLS, INTERNAL, LOOP_PASSES, MAP_ITEM, MAP_RESULTS, RoutingError, build,
+                       compile_conditions, cyclic_nodes, gather_name)
 from ._runners import NodeOutcome, NodeRunner, Step, runner_for
 from .events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished, RunStarted, Sink
 
@@ -98,6 +99,7 @@ class RunContext:
 
     def _row(self, step: Step, status: str, ended: float, error: str | None, cached: bool) -> dict[str, Any]:
         target, usage = step.target, step.usage
+        step.closed = True  # its one closing event is on its way
         row = {"node_id": step.node.id, "iteration": step.iteration, "status": status,
                "model": target.model if target else "", "provider": target.provider if target else "",
                "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
@@ -157,21 +159,23 @@ class _NodeFunction:
         self.counts_loop = node.id in facts.loop_sources
         self.cyclic = node.id in facts.cyclic
 
-    async def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        node, run = self.node, _ctx(config)
-        # Only a node on a cycle runs more than once; its count and calls are in the state.
-        iteration = state.get(LOOP_PREFIX + node.id, 0) + 1 if self.cyclic else 1
-        step = Step(run, node, iteration, (state.get(CALLS) or {}).get(node.id, 0) if self.cyclic else 0)
+    def _start(self, run: RunContext, iteration: int, prior_calls: int) -> Step:
+        step = Step(run, self.node, iteration, prior_calls)
         target = step.target
-        run.emit(NodeStarted(run.run_id, node.id, iteration, step.started,
+        run.emit(NodeStarted(run.run_id, self.node.id, iteration, step.started,
                              target.provider if target else "", target.model if target else "",
-                             node.kind))
+                             self.node.kind))
+        return step
+
+    async def _attempt(self, state: dict[str, Any], step: Step) -> NodeOutcome:
+        """Run the runner; a failure is recorded (row and event) and raised."""
+        run = step.run
         try:
-            if iteration > run.execution.max_iterations:
+            if step.iteration > run.execution.max_iterations and MAP_ITEM not in state:
                 raise LoopLimitError(
-                    f"node `{node.id}` would run a {iteration}th time, over "
+                    f"node `{self.node.id}` would run a {step.iteration}th time, over "
                     f"config.execution.max_iterations={run.execution.max_iterations}")
-            outcome = await self.runner.run(state, step)
+            return await self.runner.run(state, step)
         except asyncio.CancelledError:
             step.bill_cancelled_call()
             run.failed(step, "cancelled", "cancelled", "cancelled while running", 0)
@@ -183,6 +187,44 @@ class _NodeFunction:
             run.failed(step, "failed", getattr(exc, "kind", type(exc).__name__), str(exc),
                        getattr(exc, "attempts", 1))
             raise
+
+    async def _item(self, state: dict[str, Any], run: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+        """One item of a map: its own execution (iteration = index + 1); the result goes to
+        the map's results, never straight into state fields that other items also write."""
+        index = item["index"]
+        step = self._start(run, index + 1, index)
+        try:
+            outcome = await self._attempt({**state, "item": item["value"], "index": index}, step)
+        except (GraphBubbleUp, BudgetExceeded):
+            raise
+        except Exception as exc:
+            if self.node.on_error != "continue":
+                raise
+            value: Any = {"error": str(exc)}
+        else:
+            run.finished(step, outcome, {})
+            outputs = outcome.updates
+            value = outputs.get(self.node.outputs[0]) if len(self.node.outputs) == 1 else dict(outputs)
+        return {MAP_RESULTS: {self.node.id: {"id": item["id"], "results": {index: value}}}}
+
+    async def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        node, run = self.node, _ctx(config)
+        if MAP_ITEM in state:
+            return await self._item(state, run, state[MAP_ITEM])
+        # Only a node on a cycle runs more than once; its count and calls are in the state.
+        iteration = state.get(LOOP_PREFIX + node.id, 0) + 1 if self.cyclic else 1
+        step = self._start(run, iteration, (state.get(CALLS) or {}).get(node.id, 0) if self.cyclic else 0)
+        try:
+            outcome = await self._attempt(state, step)
+        except (GraphBubbleUp, BudgetExceeded):
+            raise
+        except Exception as exc:
+            if node.on_error != "continue":
+                raise
+            # Recorded as failed; the run goes on with the node's outputs as they were.
+            run.warnings.append(f"node `{node.id}` failed and the run went on "
+                                f"(on_error: continue): {exc}")
+            outcome = NodeOutcome({})
         updates = dict(outcome.updates)
         if self.cyclic:
             updates[LOOP_PREFIX + node.id] = iteration
@@ -193,7 +235,10 @@ class _NodeFunction:
             if self.counts_loop:
                 passes[node.id] = (state.get(LOOP_PASSES) or {}).get(node.id, 0) + 1
             updates[LOOP_PASSES] = passes
-        run.finished(step, outcome, updates)
+        if step.closed:
+            run.state.update(public_state(updates))
+        else:
+            run.finished(step, outcome, updates)
         return updates
 
 
@@ -228,13 +273,41 @@ def _make_router(source: str, edges: list[Edge], fallback: list[str]) -> Any:
     return route
 
 
+def _make_map(edge: Edge) -> tuple[Any, Any]:
+    """A map's dispatch router (one ``Send`` per item) and its gather step."""
+    from langgraph.types import Send
+
+    spec = edge.parallel
+    assert spec is not None
+    target, gather = spec.target_node, gather_name(spec.target_node)
+
+    def dispatch(state: dict[str, Any]) -> list[Any]:
+        items = list(state.get(spec.items_field) or [])
+        pass_id = uuid.uuid4().hex
+        if not items:  # nothing to run: straight to the gather step, which collects []
+            return [Send(gather, {**state, MAP_ITEM: {"id": pass_id}})]
+        return [Send(target, {**state, MAP_ITEM: {"id": pass_id, "index": i, "value": value}})
+                for i, value in enumerate(items)]
+
+    async def collect(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        entry = None if MAP_ITEM in state else (state.get(MAP_RESULTS) or {}).get(target)
+        results = entry["results"] if entry else {}
+        values = [results[i] for i in sorted(results)]
+        _ctx(config).state[spec.collect_field] = values
+        return {spec.collect_field: values}
+
+    dispatch.__name__ = f"map_{edge.from_}"
+    return dispatch, collect
+
+
 def compiled(workflow: Any) -> Any:
     """The workflow's LangGraph graph, compiled once and kept on the workflow."""
     graph = workflow._compiled.get("graph")
     if graph is None:
         facts = _Facts(workflow)
         graph = workflow._compiled["graph"] = build(
-            workflow.spec, lambda node: _NodeFunction(node, runner_for(node), facts), _make_router)
+            workflow.spec, lambda node: _NodeFunction(node, runner_for(node), facts), _make_router,
+            _make_map)
     return graph
 
 

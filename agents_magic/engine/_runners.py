@@ -1,6 +1,6 @@
 """Node kinds as runners.
 
-A runner does what is particular to one kind of node (an LLM call now; sandboxed code, a tool
+A runner does what is particular to one kind of node (an LLM call, sandboxed code; a tool
 loop, a human step, a map over a list later) behind one protocol, :class:`NodeRunner`. The
 wrapper in :mod:`._run` does what every kind shares: visits, limits, events, timing, usage,
 result rows and errors. Runners are chosen by ``Node.kind``, decided when the workflow loads.
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..config._schema import Node
-from ..config._template import reference, render
+from ..config._template import lookup, reference, render
 from ..errors import NodeOutputError
 from ..sinks._redact import scrub
 from . import _cost, _llm
@@ -61,6 +63,7 @@ class Step:
         self.target: _llm.Target | None = run.targets.get(node.id)
         self.usage = Usage()
         self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
+        self.closed = False  # whether its closing event (finished or failed) was emitted
         self.started = time.time()
 
     def paid(self, completion: _llm.Completion) -> None:
@@ -186,7 +189,66 @@ def reserve_tokens(target: _llm.Target) -> int:
     return int(limit) if isinstance(limit, (int, float)) and limit > 0 else DEFAULT_RESERVED_REPLY_TOKENS
 
 
-RUNNERS: dict[str, Callable[[Node], NodeRunner]] = {"llm": LLMRunner}
+class CodeRunner:
+    """Python in the sandbox: ``inputs`` from state in, ``result`` out through the node's
+    outputs with the usual coercion, printed text as the response. Costs nothing."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.output = OutputSpec.of(node)
+        self.renames = {local: reference(ref) for local, ref in (node.inputs or {}).items()}
+
+    async def run(self, state: dict[str, Any], step: Step) -> NodeOutcome:
+        from ..sandbox import (SandboxCodeError, SandboxError, SandboxMemoryError, SandboxTimeout,
+                               run_code)
+        from ..sandbox._limits import from_section
+
+        inputs = {local: lookup(state, path) for local, path in self.renames.items()}
+        shared = step.run.workflow.spec.config.sandbox
+        section = {**{k: v for k, v in ((shared.model_extra or {}) if shared else {}).items()
+                      if k != "workers"}, **(self.node.sandbox or {})}
+        lim = from_section(section)
+        retries = int(section.get("retries", 0))  # a code node is retried only if it asks
+        cancel = threading.Event()
+        try:
+            for attempt in range(1, retries + 2):
+                try:
+                    done = await asyncio.to_thread(run_code, self.node.code or "", inputs,
+                                                   lim.timeout_s, lim.memory_mb, cpu_s=lim.cpu_s,
+                                                   output_bytes=lim.output_bytes, cancel=cancel)
+                    break
+                except (SandboxTimeout, SandboxMemoryError, SandboxCodeError) as exc:
+                    if attempt > retries:
+                        raise
+                    step.run.emit(NodeRetrying(step.run.run_id, self.node.id, attempt, 0.0,
+                                               str(exc), type(exc).__name__))
+        except asyncio.CancelledError:
+            cancel.set()  # the worker is killed, not left running to its own limits
+            raise
+        except SandboxError as exc:
+            first = step.run.workflow.code_lines.get(self.node.id)
+            if exc.line is None or first is None:
+                raise
+            # Say where the failing line is in the cell (or file), not only within `code`.
+            raise type(exc)(f"{exc.reason} (line {exc.line} of `code`)",
+                            line=first + exc.line - 1) from None
+        result = done["result"]
+        if self.output.schema is None:
+            text = result if isinstance(result, str) else json.dumps(result)
+        else:
+            wrap = self.node.output_schema.type != "object"
+            text = json.dumps({self.node.outputs[0] if self.node.outputs else "value": result}
+                              if wrap else result)
+        try:
+            updates = self.output.parse(text)
+        except OutputMismatch as exc:
+            raise NodeOutputError(f"`result` does not fit the node's outputs: {exc}",
+                                  node=self.node.id, provider="sandbox", model="python",
+                                  attempts=1, kind="invalid_output") from None
+        return NodeOutcome(updates, self.node.code or "", done["stdout"])
+
+
+RUNNERS: dict[str, Callable[[Node], NodeRunner]] = {"llm": LLMRunner, "code": CodeRunner}
 
 
 def runner_for(node: Node) -> NodeRunner:

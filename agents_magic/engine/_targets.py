@@ -127,7 +127,7 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
 
 def resolve_nodes(spec: Any, overrides: dict[str, Any],
                   fallback: dict[str, Any] | None = None) -> dict[str, Target]:
-    """Every LLM node's target, checked before any call; one error names all problems, each
+    """Every LLM node's target (code nodes have none), checked before any call; one error names all problems, each
     cause once with the nodes it affects."""
     from .providers._litellm import check_provider
 
@@ -135,10 +135,8 @@ def resolve_nodes(spec: Any, overrides: dict[str, Any],
     targets: dict[str, Target] = {}
     problems: dict[tuple[str, str, str, str], list[str]] = {}
     for node in spec.nodes:
-        if node.prompt is None:
-            key = ("code nodes need the sandbox, which this version does not include", "config", "", "")
-            problems.setdefault(key, []).append(node.id)
-            continue
+        if node.kind == "code":
+            continue  # runs in the sandbox: no LLM target
         try:
             target = resolve(node.llm, spec.config.llm, overrides, timeout=execution.timeout,
                              max_retries=execution.max_retries, node_id=node.id, fallback=fallback)

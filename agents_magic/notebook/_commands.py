@@ -122,13 +122,16 @@ def defined_note(workflow: Workflow, name: str, missing: list[str], *, ran: bool
 
 def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = None,
             provider: str | None = None, no_cache: bool = False, progress: str = "update",
-            settings: Settings) -> RunResult:
-    """Run with progress lines; bad inputs raise InputError before anything is shown."""
-    from ..display._fallback import TextProgress
+            settings: Settings, shown: Any = None) -> RunResult:
+    """Run with the live view (or progress lines), drawn in place of ``shown`` (a
+    :func:`~agents_magic.display._live.placeholder`); bad inputs raise InputError before
+    anything is shown."""
+    from ..display._live import progress as live
     from .. import _api
 
     workflow.initial_state(inputs)
-    sink = TextProgress(workflow.name, progress)
+    budget = workflow.spec.config.execution.budget_usd
+    sink = live(workflow, progress, shown, budget=settings.budget_usd if budget is None else budget)
     options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
     if no_cache:
         options["cache"] = False  # otherwise the session setting decides
@@ -138,13 +141,16 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
 def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None = None,
            provider: str | None = None, no_cache: bool = False, progress: str = "update",
            settings: Settings) -> RunResult:
-    """Resume a recorded run (default: the last one) with progress lines."""
+    """Resume a recorded run (default: the last one) with the live view or progress lines."""
     from ..display._fallback import TextProgress
+    from ..display._live import progress as live
     from .. import _api
     from .._reports import show_run
+    from .._workflow import load
 
     record = show_run(run_id, url=settings.resolved_storage_url)
-    sink = TextProgress(workflow.name if workflow else record["workflow"], progress)
+    shown = workflow or (load(record["yaml"], name=record["workflow"]) if record["yaml"] else None)
+    sink = live(shown, progress) if shown is not None else TextProgress(record["workflow"], progress)
     options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
     if no_cache:
         options["cache"] = False

@@ -13,7 +13,6 @@ import difflib
 import keyword
 import os
 import re
-import shlex
 import sys
 import weakref
 from argparse import ArgumentTypeError
@@ -113,11 +112,11 @@ def _setting(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
 
 
 def _split(line: str) -> list[str]:
-    """Shell-like words; backslashes are kept so Windows paths survive."""
-    lexer = shlex.shlex(line, posix=True)
-    lexer.whitespace_split, lexer.commenters, lexer.escape = True, "", ""
+    """Shell-like words (see :func:`._namespace.split_words`)."""
+    from ._namespace import split_words
+
     try:
-        return list(lexer)
+        return split_words(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the magic line: {exc} (close your quotes)") from None
 
@@ -209,7 +208,9 @@ PARSERS = {
                     (("--name",), {"metavar": "N", "help": "only runs of workflow N"}),
                     (("--last",), {"metavar": "K", "type": _count, "help": "only the K latest runs"}),
                     (("--status",), {"metavar": "S", "choices": RUN_STATUSES,
-                                     "help": "only runs with this status"})),
+                                     "help": "only runs with this status"}),
+                    (("--browse",), {"action": "store_true",
+                                     "help": "an interactive table: select runs to see and compare"})),
     "cost": _parser("workflow cost",
                     (("--by",), {"choices": COST_BY, "default": "provider",
                                  "help": "group by provider (default), model, node or workflow"}),
@@ -347,6 +348,16 @@ class AgentsMagic(Magics):
         if cell is None:
             return self._line(line)
         args = _parse(self.workflow.parser, _split(line), escape="%%")
+        from ..display._live import placeholder
+
+        # Shown at once: the first run in a kernel spends seconds importing the engine.
+        shown = placeholder(self._progress_mode(args.quiet) == "update")
+        try:
+            return self._cell(args, cell, shown)
+        finally:
+            shown.close()
+
+    def _cell(self, args: Any, cell: str, shown: Any) -> Any:
         from . import _commands
 
         name = _identifier(args.name, "NAME") if args.name else None
@@ -367,7 +378,7 @@ class AgentsMagic(Magics):
             if not args.quiet:
                 self._show(_commands.defined_note(wf, name, missing, ran=not args.no_run))
             return None
-        return self._run(wf, inputs, args, out)
+        return self._run(wf, inputs, args, out, shown)
 
     # -- line magic: subcommands -----------------------------------------------------------
     def _line(self, line: str) -> Any:
@@ -445,6 +456,10 @@ class AgentsMagic(Magics):
         from . import _commands
 
         args = _parse(PARSERS["runs"], words)
+        if args.browse:
+            from ..display.runs_view import RunsBrowser
+
+            return RunsBrowser(last=args.last or 200, url=self.settings.resolved_storage_url)
         return _commands.run_history(self.settings, name=args.name, last=args.last,
                                      status=args.status)
 
@@ -489,12 +504,13 @@ class AgentsMagic(Magics):
         return _commands.mlflow_note(self.settings)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None) -> RunResult | None:
+    def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None,
+             shown: Any = None) -> RunResult | None:
         from . import _commands
 
         result = _commands.execute(wf, inputs, model=args.model, provider=args.provider,
                                    no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
-                                   settings=self.settings)
+                                   settings=self.settings, shown=shown)
         if out is not None:
             self.shell.user_ns[out] = result
             if result.ok:  # a failed or cancelled run is always shown

@@ -12,12 +12,51 @@ from IPython.core.error import UsageError
 from .._inputs import coerce, literal, split
 from ..errors import InputError
 
-__all__ = ["coerce", "lookup", "parse_inputs"]
+__all__ = ["coerce", "lookup", "parse_inputs", "split_words"]
 
 _NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _WHOLE = re.compile(rf"^(?:\$({_NAME})|\{{\s*({_NAME})\s*\}})$")
 _EMBEDDED = re.compile(rf"\$({_NAME})|\{{\s*({_NAME})\s*\}}")
 _MISSING = object()
+
+
+def split_words(line: str) -> list[str]:
+    """A magic line as the user meant its words, shell-like.
+
+    ``'...'`` keeps its text as is; inside ``"..."``, ``\\"`` is a quote and ``\\\\`` a
+    backslash; a quote may start mid-word (``text="two words"``). Other backslashes are kept,
+    so Windows paths survive. ValueError names an unclosed quote.
+    """
+    words: list[str] = []
+    word: list[str] = []
+    in_word, quote, opened_at, i = False, "", 0, 0
+    while i < len(line):
+        char = line[i]
+        escaped = char == "\\" and line[i + 1:i + 2] in (('"', "\\") if quote == '"' else ("'", '"'))
+        if escaped and quote != "'":
+            i += 1
+            word.append(line[i])
+            in_word = True
+        elif quote:
+            if char == quote:
+                quote = ""
+            else:
+                word.append(char)
+        elif char.isspace():
+            if in_word:
+                words.append("".join(word))
+                word, in_word = [], False
+        elif char in "'\"":
+            quote, opened_at, in_word = char, i, True
+        else:
+            word.append(char)
+            in_word = True
+        i += 1
+    if quote:
+        raise ValueError(f"the {quote} at column {opened_at + 1} is never closed")
+    if in_word:
+        words.append("".join(word))
+    return words
 
 
 def lookup(name: str, namespace: Mapping[str, Any]) -> Any:

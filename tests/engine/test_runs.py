@@ -321,3 +321,44 @@ edges:
     assert result.status == "failed"
     assert result.error.startswith("edge a → b: condition")
     assert "100,000" in result.error
+
+
+def test_a_loop_back_into_a_join_runs_the_join_each_pass(fake_llm):
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [ra]}
+  - {id: b, prompt: "B {x}", outputs: [rb]}
+  - {id: j, prompt: "J {ra} {rb}", outputs: [rj]}
+  - {id: check, prompt: "Check {rj}", outputs: [rc]}
+edges:
+  - {from: START, to: [a, b]}
+  - {from: a, to: j}
+  - {from: b, to: j}
+  - {from: j, to: check}
+  - {from: check, to: j, loop: {condition_field: done, max_iterations: 2, exit_to: END}}
+"""
+    workflow = flow(fake_llm, body)
+    assert joins(workflow.spec) == {"j": ["a", "b"]}  # the loop back is not a branch to wait for
+    result = am.run(workflow)
+    assert result.status == "succeeded", result.error
+    assert (sent(fake_llm, "J "), sent(fake_llm, "Check ")) == (2, 2)
+
+
+def test_on_error_continue_records_the_failure_and_goes_on(fake_llm):
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [n], output_schema: {type: int}, on_error: continue}
+  - {id: b, prompt: "B {x}", outputs: [rb]}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: b}
+  - {from: b, to: END}
+"""
+    fake_llm.configure(rules=[{"match": "A ", "content": "not a number"}])
+    rec = Recorder()
+    result = am.run(flow(fake_llm, body), sinks=[rec])
+    assert result.status == "succeeded" and result.outputs["n"] == 0  # its default, unchanged
+    assert [(e.node_id, e.status) for e in rec.of(ev.NodeFailed)] == [("a", "failed")]
+    assert [e.node_id for e in rec.of(ev.NodeFinished)] == ["b"]
+    assert result.nodes["status"].tolist() == ["failed", "succeeded"]
+    assert any("`a` failed and the run went on" in w for w in result.warnings)

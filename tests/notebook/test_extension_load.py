@@ -10,7 +10,7 @@ import textwrap
 
 from am_nb_helpers import REPO
 
-HEAVY = ("litellm", "langgraph", "mlflow", "pandas", "plotly", "sqlalchemy")
+HEAVY = ("litellm", "langgraph", "mlflow", "pandas", "plotly", "sqlalchemy", "RestrictedPython")
 ALLOWED_AT_LOAD = {"agents_magic", "agents_magic.notebook", "agents_magic.notebook._magics",
                    "agents_magic.errors"}
 

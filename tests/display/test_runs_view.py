@@ -1,0 +1,42 @@
+"""The runs browser without a front end: its table, and what selecting one or two runs shows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agents_magic as am
+from agents_magic.display._assets import asset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
+from am_nb_helpers import two_step  # noqa: E402
+
+
+def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.MonkeyPatch,
+                                                          fake_llm: Any) -> None:
+    from agents_magic import _settings
+    from agents_magic.display.runs_view import RunsBrowser
+    from agents_magic.sinks import flush_sinks
+
+    monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
+    _settings.reset()
+    wf = am.load(two_step(fake_llm.base_url, max_retries=0))
+    good = am.run(wf, {"topic": "x"})
+    fake_llm.configure(rules=[{"match": "Review", "status": 500, "message": "boom"}])
+    bad = am.run(wf, {"topic": "x"})
+    flush_sinks(kind="store")
+
+    browser = RunsBrowser()
+    assert [r["run_id"] for r in browser.runs] == [bad.run_id, good.run_id]  # newest first
+    assert browser.runs[0]["status"] == "failed" and len(browser.runs[0]["started"]) == 19
+    browser.selected = [good.run_id]  # as the front end sets it
+    assert [v.status for v in browser.views] == ["succeeded"] and browser.diff == []
+    browser.selected = [good.run_id, bad.run_id]
+    assert [v.status for v in browser.views] == ["succeeded", "failed"]
+    review = next(row for row in browser.diff if row["node"] == "review")
+    assert review["a"]["state"] == "succeeded" and review["b"]["state"] == "failed"
+    assert "state" in review["changed"] and "outputs" in review["changed"]
+    assert "export default" in asset("runs_view.js").read_text()

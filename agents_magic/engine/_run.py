@@ -98,10 +98,10 @@ class RunContext:
         self.reserved_usd -= amount
 
     def _row(self, step: Step, status: str, ended: float, error: str | None, cached: bool) -> dict[str, Any]:
-        target, usage = step.target, step.usage
+        usage = step.usage
         step.closed = True  # its one closing event is on its way
         row = {"node_id": step.node.id, "iteration": step.iteration, "status": status,
-               "model": target.model if target else "", "provider": target.provider if target else "",
+               "model": step.model, "provider": step.provider,
                "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                "cost_usd": usage.cost_usd, "duration_ms": (ended - step.started) * 1000,
                "started_at": step.started, "cached": cached, "attempts": usage.attempts,
@@ -161,10 +161,8 @@ class _NodeFunction:
 
     def _start(self, run: RunContext, iteration: int, prior_calls: int) -> Step:
         step = Step(run, self.node, iteration, prior_calls)
-        target = step.target
-        run.emit(NodeStarted(run.run_id, self.node.id, iteration, step.started,
-                             target.provider if target else "", target.model if target else "",
-                             self.node.kind))
+        run.emit(NodeStarted(run.run_id, self.node.id, iteration, step.started, step.provider,
+                             step.model, self.node.kind))
         return step
 
     async def _attempt(self, state: dict[str, Any], step: Step) -> NodeOutcome:

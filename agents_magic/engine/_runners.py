@@ -64,6 +64,9 @@ class Step:
         self.usage = Usage()
         self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
         self.closed = False  # whether its closing event (finished or failed) was emitted
+        # What executes the node, as events, rows and views name it.
+        self.provider, self.model = ((self.target.provider, self.target.model) if self.target
+                                     else ("sandbox", "python") if node.kind == "code" else ("", ""))
         self.started = time.time()
 
     def paid(self, completion: _llm.Completion) -> None:

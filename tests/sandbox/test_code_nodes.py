@@ -59,7 +59,7 @@ def test_code_nodes_run_with_inputs_outputs_and_print():
     assert result.outputs["answer"] == "Mock reply to: Total 10"
     finished = {e.node_id: e for e in seen if isinstance(e, ev.NodeFinished)}
     assert finished["add"].response == "adding 4\n" and finished["add"].cost_usd == 0
-    assert finished["add"].provider == ""  # no LLM target
+    assert (finished["add"].provider, finished["add"].model) == ("sandbox", "python")  # no LLM
     started = [e for e in seen if isinstance(e, ev.NodeStarted) and e.node_id == "add"]
     assert started and result.cost_usd == 0
 

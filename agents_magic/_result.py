@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .display._html import esc, no_math
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,23 +75,23 @@ class RunResult:
     def _repr_html_(self) -> str:
         colour = {"succeeded": "#1a7f37", "cancelled": "#9a6700"}.get(self.status, "#cf222e")
         outputs = "".join(
-            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_short(v, 300))}</td></tr>"
+            f"<tr><td><code>{esc(k)}</code></td><td>{esc(_short(v, 300))}</td></tr>"
             for k, v in self.outputs.items() if not k.startswith("_")
         )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in
+            "<tr>" + "".join(f"<td>{esc(_cell(r.get(c)))}</td>" for c in
                              ("node_id", "iteration", "status", "model", "prompt_tokens",
                               "completion_tokens", "cost_usd", "duration_ms", "cached")) + "</tr>"
             for r in self.node_rows
         )
-        error = f"<div style='color:{colour}'>{html.escape(self.error)}</div>" if self.error else ""
-        return (
-            f"<div class='am-result'><b style='color:{colour}'>{html.escape(self.status)}</b> "
-            f"<code>{html.escape(self.workflow)}</code> · {self.duration_ms / 1000:.2f}s · "
-            f"{self.total_tokens} tokens · ${self.cost_usd:.6f}{error}"
+        error = f"<div style='color:{colour}'>{esc(self.error)}</div>" if self.error else ""
+        return no_math(
+            f"<div class='am-result'><b style='color:{colour}'>{esc(self.status)}</b> "
+            f"<code>{esc(self.workflow)}</code> · {self.duration_ms / 1000:.2f}s · "
+            f"{self.total_tokens} tokens · &#36;{self.cost_usd:.6f}{error}"
             f"<table><tr><th>output</th><th>value</th></tr>{outputs}</table>"
             "<table><tr><th>node</th><th>iter</th><th>status</th><th>model</th><th>in</th>"
-            f"<th>out</th><th>cost $</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
+            f"<th>out</th><th>cost &#36;</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
         )
 
 

@@ -1,1 +1,2 @@
-"""What the notebook shows: progress lines, graph drawings and short notes (no widgets yet)."""
+"""What the notebook shows: the live run view and runs browser (anywidget) with their static
+fallbacks, text progress lines, graph drawings and short notes."""

@@ -26,7 +26,7 @@ def test_result_is_the_cell_value_with_text_and_html(magic):
     assert result.status == "succeeded"
     assert "summarize succeeded" in repr(result)
     page = result._repr_html_()
-    for column in ("node", "status", "cost $", "ms"):
+    for column in ("node", "status", "cost &#36;", "ms"):
         assert column in page
     assert result.nodes.shape[0] == len(result.node_rows) >= 2
 

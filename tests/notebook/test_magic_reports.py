@@ -151,11 +151,12 @@ def test_without_plotly_or_in_a_terminal_a_note_replaces_the_chart(store_on, his
 
 def test_profile_of_the_last_run_flags_the_bottleneck(store_on, history, shown):
     first, _, failed = history
-    frame = store_on.run_line_magic("workflow", "profile")
+    # 300 ms of a run that did little else; a quarter leaves room for a busy machine's pauses
+    frame = store_on.run_line_magic("workflow", "profile --threshold 0.25")
     assert frame.attrs["run_id"] == failed.run_id
     assert len(frame) == len(failed.node_rows) == 2  # one row per node execution
     assert list(frame["node_id"]) == ["summarize", "rate"]
-    assert list(frame["bottleneck"]) == [True, False]  # 300 ms of a run that did little else
+    assert list(frame["bottleneck"]) == [True, False]
     (figure,) = shown
     assert type(figure).__name__ == "Figure"
     assert [trace.name for trace in figure.data if trace.name == "bottleneck"] == ["bottleneck"]

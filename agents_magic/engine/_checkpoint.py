@@ -17,6 +17,8 @@ from typing import Any, AsyncIterator
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from ._loop import close_at_loop_end
+
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -46,9 +48,7 @@ async def saver(url: str) -> Any:
         if url not in per_loop:
             opened, close = await (_postgres(url) if url.startswith("postgresql") else _sqlite(url))
             per_loop[url] = opened
-            closer = _close_at_shutdown(close)
-            per_loop[f"closer:{url}"] = closer  # kept alive until the loop ends
-            loop.create_task(closer.__anext__())
+            close_at_loop_end(close)
     return per_loop[url]
 
 
@@ -76,13 +76,6 @@ async def _postgres(url: str) -> tuple[Any, Any]:
     found = AsyncPostgresSaver(connection)  # type: ignore[arg-type]
     await found.setup()
     return found, connection.close
-
-
-async def _close_at_shutdown(close: Any) -> Any:
-    try:
-        yield
-    finally:
-        await close()
 
 
 class RunCheckpoint(BaseCheckpointSaver):  # type: ignore[type-arg]

@@ -29,8 +29,8 @@ from .providers._http import call as _http_call
 from .providers._litellm import check_provider as check_litellm_provider, import_litellm
 
 __all__ = ["CallError", "Completion", "ToolCall", "Target", "Cache", "complete", "remember",
-           "cache_key", "estimate_cost", "resolve", "resolve_nodes", "merge", "import_litellm",
-           "check_litellm_provider", "limiter_for", "limiters", "KEY_ENV", "LITELLM_PREFIX",
+           "cache_key", "estimate_cost", "estimate_prompt_tokens", "resolve", "resolve_nodes",
+           "merge", "import_litellm", "check_litellm_provider", "limiter_for", "limiters", "KEY_ENV", "LITELLM_PREFIX",
            "OLLAMA_BASE", "OPENAI_BASE", "RETRY_CAP_S"]
 
 DEFAULT_COMPLETION_TOKENS = 256
@@ -52,8 +52,8 @@ def cache_key(target: Target, body: dict[str, Any], call_index: int) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """A quick guess at 4 characters a token."""
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """A quick guess at a request's prompt tokens: 4 characters a token."""
     return sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or ""))
                for m in messages) // 4 + 1
 
@@ -61,7 +61,7 @@ def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
 def estimate_cost(target: Target, messages: list[dict[str, Any]],
                   default_completion: int = DEFAULT_COMPLETION_TOKENS) -> float:
     """A quick upper-bound guess of one call's cost (4 characters a token)."""
-    return _cost.cost_usd(target.provider, target.model, _prompt_tokens(messages),
+    return _cost.cost_usd(target.provider, target.model, estimate_prompt_tokens(messages),
                           target.max_tokens or default_completion)
 
 
@@ -132,7 +132,7 @@ async def complete(
         from .providers import _litellm
 
         send = partial(_litellm.call, target, body, on_token)
-    tokens = _prompt_tokens(messages) + (target.max_tokens or DEFAULT_COMPLETION_TOKENS) \
+    tokens = estimate_prompt_tokens(messages) + (target.max_tokens or DEFAULT_COMPLETION_TOKENS) \
         if target.tpm else 0
     reply, attempts = await with_retries(target, send, limiter_for(target), tokens=tokens,
                                          ceiling=max_concurrency, backoff_s=backoff_s,

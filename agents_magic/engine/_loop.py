@@ -9,7 +9,8 @@ import atexit
 import concurrent.futures
 import threading
 import time
-from typing import Any, Callable, Coroutine, TypeVar
+import weakref
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 T = TypeVar("T")
 POLL_S = 0.05
@@ -34,6 +35,25 @@ def _shutdown(private: asyncio.AbstractEventLoop) -> None:
         asyncio.run_coroutine_threadsafe(private.shutdown_asyncgens(), private).result(timeout=2)
     except Exception:  # exiting anyway; a slow or closed loop must not hang the interpreter
         pass
+
+
+_finalisers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def close_at_loop_end(close: Callable[[], Awaitable[Any]]) -> None:
+    """Await ``close()`` when the running loop shuts down: an async generator parked on the
+    loop is finalised then (``asyncio.run`` and this module's exit hook both do that)."""
+    loop = asyncio.get_running_loop()
+
+    async def finaliser() -> Any:
+        try:
+            yield
+        finally:
+            await close()
+
+    parked = finaliser()
+    _finalisers.setdefault(loop, []).append(parked)  # kept alive until the loop ends
+    loop.create_task(parked.__anext__())
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

@@ -137,7 +137,7 @@ class LLMRunner:
     async def _call(self, step: Step, messages: list[dict[str, Any]]) -> _llm.Completion:
         run, target, node_id = step.run, step.target, self.node.id
         assert target is not None
-        prompt_tokens = estimate_prompt_tokens(messages)
+        prompt_tokens = _llm.estimate_prompt_tokens(messages)
         reserved = run.reserve(node_id, _cost.cost_usd(target.provider, target.model, prompt_tokens,
                                                        reserve_tokens(target)))
         step.in_flight_prompt = (prompt_tokens, _cost.cost_usd(target.provider, target.model,
@@ -162,11 +162,6 @@ class LLMRunner:
             # A provider that echoes the key must not put it into state, events or the cache.
             completion = dataclasses.replace(completion, text=scrub(completion.text, shapes=False))
         return completion
-
-
-def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """A quick, generous count of a request's prompt tokens (3 characters a token)."""
-    return sum(len(str(m.get("content") or "")) for m in messages) // 3 + 4 * len(messages)
 
 
 def _token_sink(run: RunContext, node_id: str) -> Callable[[str], None] | None:

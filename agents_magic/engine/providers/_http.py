@@ -19,6 +19,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .._completion import CallError, Reply, Stream, parse_reply, unreadable
+from .._loop import close_at_loop_end
 from .._retry import retry_after
 
 _PROXY_VARS = ("https_proxy", "http_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "HTTP_PROXY",
@@ -33,22 +34,13 @@ def _session() -> Any:
     import aiohttp
 
     loop = asyncio.get_running_loop()
-    session, _closer = _sessions.get(loop, (None, None))
+    session = _sessions.get(loop)
     if session is None or session.closed:
-        session = aiohttp.ClientSession(
+        session = _sessions[loop] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
-        closer = _close_at_shutdown(session)  # kept alive beside the session until the loop ends
-        _sessions[loop] = (session, closer)
-        loop.create_task(closer.__anext__())
+        close_at_loop_end(session.close)
     return session
-
-
-async def _close_at_shutdown(session: Any) -> Any:
-    try:
-        yield
-    finally:
-        await session.close()
 
 
 @lru_cache(maxsize=64)

@@ -140,8 +140,8 @@ def test_cpu_limit_stops_the_code():
 def test_memory_limit_follows_the_setting():
     code = "x = 'a' * (300 * 1024 * 1024)\nresult = len(x) > 0"
     with pytest.raises(SandboxMemoryError, match="256 MB"):
-        run_code(code, memory_mb=256)
-    assert run_code(code, memory_mb=1024)["result"] is True
+        run_code(code, memory_mb=256, cpu_s=5)
+    assert run_code(code, memory_mb=1024, cpu_s=5)["result"] is True
 
 
 def test_output_cap_follows_the_setting():

@@ -1,0 +1,46 @@
+"""What a tool is: a name, a description, a JSON schema for its arguments, and a function."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ToolError(Exception):
+    """A tool refused or failed a call; the message is safe to show the model and the user."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call.
+
+    ``parameters`` is the JSON schema (an ``object``) of the keyword arguments; ``function`` is
+    called with the validated arguments as keywords and may be sync or async. ``in_kernel`` says
+    the function is the user's own code running in the kernel (notebook functions) rather than a
+    built-in tool whose limits the system enforces.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: Callable[..., Any] = field(repr=False)
+    in_kernel: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        """The tool as a provider's ``tools=[...]`` entry (OpenAI function-calling shape)."""
+        return {"type": "function",
+                "function": {"name": self.name, "description": self.description,
+                             "parameters": self.parameters}}
+
+    async def acall(self, arguments: dict[str, Any]) -> Any:
+        """Call with keyword ``arguments``; sync functions run in a worker thread."""
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(**arguments)
+        return await asyncio.to_thread(self.function, **arguments)
+
+    def __call__(self, **arguments: Any) -> Any:
+        if inspect.iscoroutinefunction(self.function):
+            return asyncio.run(self.function(**arguments))
+        return self.function(**arguments)

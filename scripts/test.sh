@@ -7,6 +7,6 @@ bash scripts/services.sh
 # The browser tests drive Debian's Chromium (never a downloaded one); install it once.
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -5,5 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agents_magic.tools._tool import Tool
+from agents_magic.tools.builtin import files
 
-BUILTINS: dict[str, Callable[..., Tool]] = {}
+BUILTINS: dict[str, Callable[..., Tool]] = {
+    "file_read": files.file_read,
+    "file_write": files.file_write,
+    "file_glob": files.file_glob,
+    "file_move": files.file_move,
+}

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agents_magic.tools._tool import Tool
-from agents_magic.tools.builtin import files
+from agents_magic.tools.builtin import files, process, sql
 
 BUILTINS: dict[str, Callable[..., Tool]] = {
     "file_read": files.file_read,
     "file_write": files.file_write,
     "file_glob": files.file_glob,
     "file_move": files.file_move,
+    "sql_query": sql.sql_query,
+    "shell": process.shell,
+    "process": process.process,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -45,12 +46,25 @@ def clip(text: str, limit: int) -> tuple[str, bool]:
 
 
 def os_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` with operating-system failures reported as a `ToolError`."""
+    """``function`` (sync or async) with operating-system failures reported as a `ToolError`."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except OSError as error:
+                raise _tool_error(error) from None
+        return async_wrapper
+
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
         except OSError as error:
-            where = f": {error.filename}" if error.filename else ""
-            raise ToolError(f"{error.strerror or error}{where}") from None
+            raise _tool_error(error) from None
     return wrapper
+
+
+def _tool_error(error: OSError) -> ToolError:
+    where = f": {error.filename}" if error.filename else ""
+    return ToolError(f"{error.strerror or error}{where}")

@@ -23,6 +23,10 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+class Missing(ToolError):
+    """A path, or a directory on the way to it, does not exist."""
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISLNK, "a symbolic link (links are not followed)"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -105,7 +109,7 @@ class Roots:
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
                     if not create:
-                        raise ToolError(f"`{_join(place, depth)}` does not exist") from None
+                        raise Missing(f"`{_join(place, depth)}` does not exist") from None
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o755, dir_fd=fd)
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -113,7 +117,8 @@ class Roots:
                     if error.errno not in (errno.ELOOP, errno.ENOTDIR):
                         raise
                     mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
-                    raise ToolError(f"`{_join(place, depth)}` is {_kind(mode)}") from None
+                    what = "not a directory" if stat.S_ISREG(mode) else _kind(mode)
+                    raise ToolError(f"`{_join(place, depth)}` is {what}") from None
                 os.close(fd)
                 fd = next_fd
             yield fd
@@ -139,7 +144,7 @@ class Roots:
         """Open an existing regular file; anything else is refused before it is opened."""
         before = self.lstat(dir_fd, place)
         if before is None:
-            raise ToolError(f"`{place.shown}` does not exist")
+            raise Missing(f"`{place.shown}` does not exist")
         if not stat.S_ISREG(before.st_mode):
             raise ToolError(f"`{place.shown}` is {_kind(before.st_mode)}")
         fd = os.open(place.name, flags | _FILE_FLAGS, dir_fd=dir_fd)
@@ -148,6 +153,19 @@ class Roots:
             os.close(fd)
             raise ToolError(f"`{place.shown}` changed while it was being opened")
         return fd
+
+    def vet(self, place: Place) -> None:
+        """Refuse a path handed to another program if reaching it crosses a symbolic link or
+        it names a FIFO, device or socket; a path that does not exist yet is fine."""
+        if not place.parts:
+            return
+        try:
+            with self.parent(place) as dir_fd:
+                found = self.lstat(dir_fd, place)
+        except Missing:
+            return
+        if found is not None and not (stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)):
+            raise ToolError(f"`{place.shown}` is {_kind(found.st_mode)}")
 
     def write_atomic(self, dir_fd: int, place: Place, data: bytes, *, replace: bool) -> None:
         """Write ``data`` to a new file beside ``place`` (``O_EXCL``) and rename it over."""

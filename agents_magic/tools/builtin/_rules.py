@@ -86,7 +86,11 @@ RULES: Mapping[str, Rule] = MappingProxyType({
                 before={"-c": "sets configuration that can run programs",
                         "--config-env": "sets configuration that can run programs",
                         "--exec-path": "chooses the programs git runs",
-                        "-p": "runs a pager", "--paginate": "runs a pager"},
+                        "-p": "runs a pager", "--paginate": "runs a pager",
+                        # One repository per call, whose configuration is vetted: use `cwd`.
+                        "-C": "changes the repository (use the tool's cwd)",
+                        "--git-dir": "changes the repository (use the tool's cwd)",
+                        "--work-tree": "changes the repository (use the tool's cwd)"},
                 subcommands={"status": (), "ls-files": (), "rev-parse": (), "describe": (),
                              "log": ("--no-ext-diff", "--no-textconv"),
                              "diff": ("--no-ext-diff", "--no-textconv"),
@@ -95,9 +99,6 @@ RULES: Mapping[str, Rule] = MappingProxyType({
                 env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
                      "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}),
 })
-
-# git options whose value is the next argument (so it is not taken for the subcommand).
-GIT_VALUED = frozenset({"-C", "--git-dir", "--work-tree", "--namespace"})
 
 NEVER: Mapping[str, str] = MappingProxyType({
     **dict.fromkeys(("xargs", "env", "nice", "nohup", "timeout", "stdbuf", "time", "watch",

@@ -24,9 +24,13 @@ from pydantic import Field
 from agents_magic.tools._tool import Tool, ToolError
 from agents_magic.tools.builtin._config import Settings, os_errors, settings
 from agents_magic.tools.builtin._confine import Place, Roots
-from agents_magic.tools.builtin._rules import GIT_VALUED, NEVER, RULES, Rule
+from agents_magic.tools.builtin._rules import NEVER, RULES, Rule
 
 SAFE_PATH = "/usr/bin:/bin"
+# Last parts of git configuration keys whose value is a program to run.
+_GIT_COMMAND_KEYS = {"clean", "smudge", "process", "textconv", "command", "driver", "program",
+                     "helper", "fsmonitor", "pager", "editor", "sshcommand", "askpass", "external",
+                     "hookspath", "packobjectshook", "cmd", "gitproxy", "alternaterefscommand"}
 _SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ";;", ">", ">>", "<", "<<", "2>", "2>&1", "&>", "|&"}
 
 
@@ -76,27 +80,25 @@ class Runner:
             raise ToolError(f"program `{program}` is not allowed (allowed: {allowed}); give it by name")
         rule = RULES[program]
         out: list[str] = []
-        positional, options_done, subcommand, value_next = 0, False, None, False
+        positional, options_done, subcommand = 0, False, None
         for index, arg in enumerate(args):
             if not isinstance(arg, str) or "\0" in arg:
                 raise ToolError("arguments must be strings without NUL characters")
             before_sub = rule.subcommands is not None and subcommand is None
-            if options_done or value_next or arg == "-" or not arg.startswith("-"):
-                if arg == "--" and not options_done and not value_next:
+            if options_done or arg == "-" or not arg.startswith("-"):
+                if arg == "--" and not options_done:
                     options_done = True
-                elif before_sub and not value_next:
+                elif before_sub:
                     subcommand = self._subcommand(program, rule, arg)
                     out += [arg, *rule.subcommands[arg]]  # type: ignore[index]
                     continue
                 else:
-                    positional += 0 if value_next else 1
-                    value_next = False
+                    positional += 1
                     if program == "tar" and index == 0:  # `tar xf …`: old-style option letters
                         self._option(program, rule.refused, "-" + arg, rule.words, cwd)
                     self._path(arg, cwd)
             else:
                 self._option(program, rule.before if before_sub else rule.refused, arg, rule.words, cwd)
-                value_next = before_sub and arg in GIT_VALUED
             out.append(arg)
         if rule.max_positional is not None and positional > rule.max_positional:
             raise ToolError(f"`{program}` takes at most {rule.max_positional} file operand(s) here "
@@ -140,34 +142,57 @@ class Runner:
         place = self.roots.place(cwd or ".")
         argv = self.check(program, args, place)
         rule = RULES[program]
-        cfg = self.cfg
-        limits = [f"--fsize={cfg.max_file_bytes if rule.writes else 0}", "--core=0",
-                  f"--cpu={math.ceil(cfg.timeout) + 1}"]
         env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **rule.env}
+        if program == "git":
+            # Repository discovery stops at the roots instead of climbing into their parents.
+            env["GIT_CEILING_DIRECTORIES"] = ":".join(os.path.dirname(r) for r in self.roots.roots)
         with self.roots.directory(place) as dir_fd:
-            # The child starts in the directory this process holds open: no path to swap.
-            proc = await asyncio.create_subprocess_exec(
-                self.prlimit, *limits, "--", *argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                cwd=f"/proc/{os.getpid()}/fd/{dir_fd}", env=env, start_new_session=True)
-            cut = [False]
-            try:
-                out, err, _ = await asyncio.wait_for(asyncio.gather(
-                    self._drain(proc, proc.stdout, cut), self._drain(proc, proc.stderr, cut), proc.wait()),
-                    cfg.timeout)
-            except asyncio.TimeoutError:
-                raise ToolError(f"`{program}` ran longer than {cfg.timeout:g} s; it was killed") from None
-            finally:
-                _kill_group(proc)
-                await proc.wait()
-        result: dict[str, Any] = {"exit_code": proc.returncode,
-                                  "stdout": out.decode("utf-8", "replace"),
-                                  "stderr": err.decode("utf-8", "replace"), "truncated": cut[0]}
-        if proc.returncode == -signal.SIGXFSZ:
+            if program == "git":
+                argv[1:1] = await self._git_overrides(env, dir_fd)
+            code, out, err, cut = await self._spawn(program, argv, rule.writes, env, dir_fd)
+        result: dict[str, Any] = {"exit_code": code, "stdout": out.decode("utf-8", "replace"),
+                                  "stderr": err.decode("utf-8", "replace"), "truncated": cut}
+        if code == -signal.SIGXFSZ:
             result["stderr"] += f"\n[{program} tried to write a file and was stopped]"
-        elif cut[0]:
-            result["stderr"] += f"\n[output passed {cfg.max_output} bytes; the process was stopped]"
+        elif cut:
+            result["stderr"] += f"\n[output passed {self.cfg.max_output} bytes; the process was stopped]"
         return result
+
+    async def _git_overrides(self, env: dict[str, str], dir_fd: int) -> list[str]:
+        """``-c key=`` for every key of the repository's configuration that names a program to
+        run (filter drivers, textconv, diff commands, fsmonitor, helpers, …): the repository is
+        data the model may have written, so none of its commands run."""
+        argv = [self.programs["git"], "config", "--list", "--name-only", "-z"]
+        code, out, err, _ = await self._spawn("git", argv, False, env, dir_fd)
+        overrides = []
+        for key in filter(None, out.decode("utf-8", "replace").split("\0")):
+            if key.rsplit(".", 1)[-1].lower() in _GIT_COMMAND_KEYS:
+                if "=" in key:
+                    raise ToolError(f"the repository's configuration has a key git cannot override: `{key}`")
+                overrides += ["-c", f"{key}="]
+        return overrides
+
+    async def _spawn(self, program: str, argv: list[str], writes: bool, env: dict[str, str],
+                     dir_fd: int) -> tuple[int, bytes, bytes, bool]:
+        cfg = self.cfg
+        limits = [f"--fsize={cfg.max_file_bytes if writes else 0}", "--core=0",
+                  f"--cpu={math.ceil(cfg.timeout) + 1}"]
+        # The child starts in the directory this process holds open: no path to swap.
+        proc = await asyncio.create_subprocess_exec(
+            self.prlimit, *limits, "--", *argv, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=f"/proc/{os.getpid()}/fd/{dir_fd}", env=env, start_new_session=True)
+        cut = [False]
+        try:
+            out, err, _ = await asyncio.wait_for(asyncio.gather(
+                self._drain(proc, proc.stdout, cut), self._drain(proc, proc.stderr, cut), proc.wait()),
+                cfg.timeout)
+        except asyncio.TimeoutError:
+            raise ToolError(f"`{program}` ran longer than {cfg.timeout:g} s; it was killed") from None
+        finally:
+            _kill_group(proc)
+            await proc.wait()
+        return proc.returncode or 0, out, err, cut[0]
 
     async def _drain(self, proc: asyncio.subprocess.Process, stream: asyncio.StreamReader | None,
                      cut: list[bool]) -> bytes:

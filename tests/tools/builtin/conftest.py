@@ -35,7 +35,7 @@ class Box:
             state[str(path)] = (stat.S_IFMT(mode), content)
         return state
 
-    def refused(self, call, *, match: str = "") -> ToolError:
+    def refused(self, call, *, match: str | None = None) -> ToolError:
         """Run ``call``; assert it was refused, nothing outside changed, the marker never ran
         and the secret did not leak into the message."""
         before = self.snapshot()

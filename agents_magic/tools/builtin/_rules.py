@@ -22,7 +22,8 @@ class Rule:
     ``max_positional`` caps operands (where a later one would be an output file); ``writes``
     lets the program write files (in the roots), otherwise the OS stops any file write;
     ``subcommands`` (git) lists the subcommands allowed, each with arguments forced after it,
-    and ``before`` the options refused before the subcommand.
+    and ``before`` the options refused before the subcommand. Unless one of ``script_options``
+    is given, the first operand is a script or pattern (not checked as a path).
     """
 
     refused: Mapping[str, str] = field(default_factory=dict)
@@ -32,6 +33,7 @@ class Rule:
     writes: bool = False
     subcommands: Mapping[str, tuple[str, ...]] | None = None
     before: Mapping[str, str] = field(default_factory=dict)
+    script_options: frozenset[str] = frozenset()
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -42,11 +44,12 @@ _FOLLOWS = "follows symbolic links out of the roots"
 RULES: Mapping[str, Rule] = MappingProxyType({
     "ls": Rule({"-L": _FOLLOWS, "--dereference": _FOLLOWS}),
     "cat": Rule(), "head": Rule(), "tail": Rule(), "wc": Rule(), "cut": Rule(), "nl": Rule(),
-    "tr": Rule(), "echo": Rule(), "pwd": Rule(), "jq": Rule(),
+    "tr": Rule(), "echo": Rule(), "pwd": Rule(),
     "date": Rule({"-s": "sets the system clock", "--set": "sets the system clock"}),
     "stat": Rule({"-L": _FOLLOWS, "--dereference": _FOLLOWS}),
     "du": Rule({"-L": _FOLLOWS, "--dereference": _FOLLOWS}),
-    "grep": Rule({"-R": _FOLLOWS, "--dereference-recursive": _FOLLOWS}),
+    "grep": Rule({"-R": _FOLLOWS, "--dereference-recursive": _FOLLOWS},
+                 script_options=frozenset({"-e", "-f", "--regexp", "--file"})),
     # `uniq IN OUT` writes OUT: one operand at most.
     "uniq": Rule(max_positional=1),
     "sort": Rule({"-o": _WRITES, "--output": _WRITES, "--compress-program": _RUNS,
@@ -63,10 +66,14 @@ RULES: Mapping[str, Rule] = MappingProxyType({
     "awk": Rule({"-l": "loads a shared library", "--load": "loads a shared library",
                  "-p": _WRITES, "--profile": _WRITES, "-d": _WRITES, "--dump-variables": _WRITES,
                  "-o": _WRITES, "--pretty-print": _WRITES, "-D": "starts a debugger",
-                 "--debug": "starts a debugger"}, forced=("--sandbox",)),
+                 "--debug": "starts a debugger", "-W": "takes any long option in its argument"},
+                forced=("--sandbox",),
+                script_options=frozenset({"-f", "--file", "-E", "--exec", "-e", "--source",
+                                          "-i", "--include"})),
     # --sandbox turns off the `e`, `r` and `w` commands.
     "sed": Rule({"-i": "edits files in place", "--in-place": "edits files in place"},
-                forced=("--sandbox",)),
+                forced=("--sandbox",),
+                script_options=frozenset({"-e", "-f", "--expression", "--file"})),
     # Extracting and creating archives writes files (inside the roots: paths are checked, and
     # tar itself refuses `..` members and absolute names unless -P is given).
     "tar": Rule({"--to-command": _RUNS, "-I": _RUNS, "--use-compress-program": _RUNS,

@@ -81,6 +81,7 @@ class Runner:
         rule = RULES[program]
         out: list[str] = []
         positional, options_done, subcommand = 0, False, None
+        script_first = self._script_first(rule, args)
         for index, arg in enumerate(args):
             if not isinstance(arg, str) or "\0" in arg:
                 raise ToolError("arguments must be strings without NUL characters")
@@ -96,7 +97,8 @@ class Runner:
                     positional += 1
                     if program == "tar" and index == 0:  # `tar xf …`: old-style option letters
                         self._option(program, rule.refused, "-" + arg, rule.words, cwd)
-                    self._path(arg, cwd)
+                    if not (script_first and positional == 1):
+                        self._path(arg, cwd)
             else:
                 self._option(program, rule.before if before_sub else rule.refused, arg, rule.words, cwd)
             out.append(arg)
@@ -115,7 +117,7 @@ class Runner:
         return arg
 
     def _option(self, program: str, refused: Any, arg: str, words: bool, cwd: Place) -> None:
-        reason = None
+        value = ""
         if words:
             reason = refused.get(arg)
         elif arg.startswith("--"):
@@ -123,15 +125,30 @@ class Runner:
             # GNU getopt accepts any unambiguous prefix, so refuse every prefix of a refused option.
             reason = next((why for opt, why in refused.items()
                            if opt.startswith("--") and len(name) > 2 and opt.startswith(name)), None)
-            if value:
-                self._path(value, cwd)
         else:
             reason = next((why for opt, why in refused.items()
                            if len(opt) == 2 and opt[1] in arg[1:]), None)
-            if len(arg) > 2:
-                self._path(arg[2:], cwd)  # `-fFILE`: a value glued to the option
+            value = arg[2:]  # `-fFILE`: a value glued to the option
         if reason:
             raise ToolError(f"`{program} {arg}` is refused: it {reason}")
+        self._path(value, cwd)
+
+    @staticmethod
+    def _script_first(rule: Rule, args: list[str]) -> bool:
+        """Whether the first operand is a script or pattern rather than a file: only when no
+        option supplies one (options may come after operands, so all are looked at)."""
+        if not rule.script_options:
+            return False
+        for arg in args:
+            if arg == "--":
+                break
+            if arg.startswith("--") and any(o.startswith("--") and o.startswith(arg.partition("=")[0])
+                                            for o in rule.script_options):
+                return False
+            if arg.startswith("-") and not arg.startswith("--") and any(
+                    len(o) == 2 and o[1] in arg[1:] for o in rule.script_options):
+                return False
+        return True
 
     def _path(self, arg: str, cwd: Place) -> None:
         """Refuse an argument that, read as a path, leaves the roots or crosses a link."""

@@ -76,6 +76,11 @@ def _secret_names(environ: frozenset[Any], watched: frozenset[str],
                  or name in watched or name in extra)
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether the environment variable ``name`` is one this project treats as a secret."""
+    return bool(_SECRET_NAME.search(name)) or name in PROVIDER_KEY_VARS or name in _watched
+
+
 def key_env_names(yaml_text: str) -> tuple[str, ...]:
     """Environment variables a workflow names in ``api_key_env``."""
     return tuple(dict.fromkeys(_KEY_ENV_IN_YAML.findall(yaml_text or "")))

@@ -1,0 +1,70 @@
+"""A built-in tool's `config:` checked when the tool is made: unknown keys and bad values are a
+`ToolError` naming the key (with a "did you mean")."""
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agents_magic.tools._tool import ToolError
+
+S = TypeVar("S", bound="Settings")
+
+
+class Settings(BaseModel):
+    """Base of every built-in tool's configuration: frozen, no extra keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def settings(tool: str, model: type[S], config: dict[str, Any]) -> S:
+    """``config`` validated as ``model``; every problem is reported at once."""
+    known = list(model.model_fields)
+    problems = []
+    for key in config:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
+            problems.append(f"unknown config key `{key}`{hint}")
+    if not problems:
+        try:
+            return model(**config)
+        except ValidationError as error:
+            for item in error.errors():
+                where = ".".join(str(p) for p in item["loc"]) or "config"
+                problems.append(f"config `{where}`: {item['msg']}")
+    raise ToolError(f"{tool}: " + "; ".join(problems))
+
+
+def clip(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` characters, and whether it was cut."""
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
+def os_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (sync or async) with operating-system failures reported as a `ToolError`."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except OSError as error:
+                raise _tool_error(error) from None
+        return async_wrapper
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except OSError as error:
+            raise _tool_error(error) from None
+    return wrapper
+
+
+def _tool_error(error: OSError) -> ToolError:
+    where = f": {error.filename}" if error.filename else ""
+    return ToolError(f"{error.strerror or error}{where}")

@@ -1,4 +1,5 @@
-"""The run store (SQLAlchemy: workflows, runs, node executions, memory entries) and the LLM cache.
+"""The run store (SQLAlchemy: workflows, runs, node executions, memory entries, evaluations) and
+the LLM cache.
 
 Nothing heavy is imported here: ``sqlalchemy`` loads with :mod:`._db`, ``diskcache`` with
 :mod:`._cache`, each on first use.

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from .._settings import Settings
     from ..store._cache import LLMCache
 
-__all__ = ["MLflowSink", "StoreSink", "close_sinks", "default_sinks", "mlflow_ui_command",
-           "open_cache"]
+__all__ = ["MLflowSink", "StoreSink", "close_sinks", "default_sinks", "log_evaluation",
+           "mlflow_ui_command", "open_cache"]
 
 _shared: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -56,6 +56,30 @@ def default_sinks(settings: Settings | None = None, config: Any = None) -> list[
         sinks.append(_shared_sink("mlflow", key, lambda: MLflowSink(
             options.tracking_uri, experiment=options.experiment, settings=settings)))
     return sinks
+
+
+def log_evaluation(record: Any, summary: Any, *, settings: Settings | None = None,
+                   config: Any = None) -> MLflowSink | None:
+    """Log an evaluation to MLflow when MLflow logging is on for it (as for its runs: the
+    workflow's ``config.observability.mlflow`` over the settings); return the sink, or None
+    when it is off.
+
+    ``record`` is ``EvalResult.to_record()``, ``summary`` is ``{variant: {metric: value}}``.
+    It goes through the same shared :class:`MLflowSink` (and child process) as the runs, after
+    them, so the runs of its rows nest under their variant; ``sink.flush()`` waits for it.
+    """
+    from .._settings import resolve
+    from ._mlflow import mlflow_options
+
+    settings = resolve(settings)
+    options = mlflow_options(settings, getattr(config, "observability", None))
+    if not options.enabled:
+        return None
+    key = f"{options.tracking_uri} {options.experiment}"
+    sink: MLflowSink = _shared_sink("mlflow", key, lambda: MLflowSink(
+        options.tracking_uri, experiment=options.experiment, settings=settings))
+    sink.log_evaluation(record, summary)
+    return sink
 
 
 def flush_sinks(timeout: float | None = 30.0, kind: str | None = None) -> None:

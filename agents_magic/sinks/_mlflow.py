@@ -11,6 +11,11 @@ legacy), artifacts beside it; any tracking URI can be set instead. Each run gets
 - a trace (linked to the run) with a span per node execution and, inside it, a span per LLM
   call carrying the prompt, the reply and the token usage.
 
+An evaluation (:meth:`MLflowSink.log_evaluation`) becomes a parent run (its totals, settings,
+the YAML and its config as artifacts) with a nested run per variant (the variant's overrides as
+params, its summary as metrics); the runs of its rows that this sink logged are nested under
+their variant's run.
+
 A background thread turns each finished run into a redacted, bounded record and hands it to a
 child process (:mod:`._mlflow_worker`) that makes the MLflow calls. MLflow's tracing exports
 to the process-wide tracking URI through a process-wide tracer (MLflow 3 has no client-bound
@@ -22,13 +27,16 @@ the run is unaffected and one warning says why. MLflow's own usage telemetry is 
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
+import math
 import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -216,6 +224,74 @@ def run_record(start: RunStarted, nodes: list[Any], finish: RunFinished,
             "metrics": metrics, "nodes": rows}
 
 
+@dataclass(frozen=True)
+class _Evaluation:
+    """An evaluation waiting on the writer thread (after the runs queued before it)."""
+
+    record: Mapping[str, Any]
+    summary: Mapping[str, Mapping[str, Any]]
+
+
+def _seconds(iso: str | None) -> float:
+    return dt.datetime.fromisoformat(iso).timestamp() if iso else time.time()
+
+
+def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"config": {"llm": {"model": m}}}`` as ``{"config.llm.model": m}``."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, Mapping) and item:
+            out.update(_flat(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def evaluation_record(record: Mapping[str, Any], summary: Mapping[str, Mapping[str, Any]],
+                      redact: Redactor, max_text: int) -> dict[str, Any]:
+    """What the MLflow worker logs of one evaluation (an ``EvalResult.to_record()`` dict and
+    its summary ``{variant: {metric: value}}``), as plain JSON: redacted and bounded here."""
+    config = record.get("config") or {}
+    overrides = config.get("variants") or {}
+    rows = record.get("rows") or []
+    names = list(dict.fromkeys([*overrides, *summary, *(row["variant"] for row in rows)]))
+
+    def params(values: Mapping[str, Any]) -> dict[str, str]:
+        return {_metric_name(str(k)): redact.clip(v if isinstance(v, str) else json.dumps(v),
+                                                  PARAM_LIMIT - 40)
+                for k, v in values.items() if v is not None}
+
+    variants = [{
+        "name": name,
+        "params": params({"variant": name, **_flat(overrides.get(name) or {})}),
+        "metrics": {_metric_name(str(k)): float(v) for k, v in (summary.get(name) or {}).items()
+                    if _finite(v)},
+        "run_ids": [row["run_id"] for row in rows if row["variant"] == name and row["run_id"]],
+    } for name in names]
+    totals = {"rows": float(len(rows)),
+              "failed_rows": float(sum(row["status"] != "succeeded" for row in rows)),
+              "cost_usd": sum(float(row["cost_usd"] or 0.0) for row in rows),
+              "judge_cost_usd": sum(float(row["judge_cost_usd"] or 0.0) for row in rows),
+              "total_tokens": float(sum(int(row["tokens"] or 0) for row in rows))}
+    return {
+        "id": record["id"], "name": record["name"], "workflow": record["workflow"],
+        "status": record["status"], "started_at": _seconds(record["started_at"]),
+        "finished_at": _seconds(record["finished_at"]),
+        "yaml": redact(record.get("workflow_yaml") or ""),
+        "config": jsonable(dict(config), redact, max_text),
+        "params": params({"evaluation": record["name"], "workflow": record["workflow"],
+                          "evaluation_id": record["id"], "variants": ",".join(names),
+                          "metrics": ",".join(config.get("metrics") or []),
+                          "repeats": config.get("repeats"),
+                          "primary_metric": config.get("primary_metric"),
+                          "on_fail": config.get("on_fail")}),
+        "metrics": totals, "variants": variants}
+
+
 class _Worker:
     """The child process that does the MLflow calls (:mod:`._mlflow_worker`), started on first
     use and again after it died; its stdin closing (this process exiting) ends it."""
@@ -299,6 +375,8 @@ class MLflowSink:
         self.problem: str | None = None
         self._failures = 0
         self._runs: dict[str, dict[str, Any]] = {}
+        #: Evaluation id → its parent MLflow run id, for the evaluations logged so far.
+        self.evaluations: dict[str, str] = {}
         self._worker = _Worker()
         self._writer: BackgroundWriter | None = None
         if importlib.util.find_spec("mlflow") is None:
@@ -310,6 +388,15 @@ class MLflowSink:
     def __call__(self, event: Any) -> None:
         if self._writer is not None and isinstance(event, _RECORDED):
             self._writer.put(event)
+
+    def log_evaluation(self, record: Mapping[str, Any],
+                       summary: Mapping[str, Mapping[str, Any]]) -> None:
+        """Queue an evaluation (an ``EvalResult.to_record()`` dict and its summary
+        ``{variant: {metric: value}}``) for MLflow; it is logged after the runs queued before
+        it, so the runs of its rows nest under its variants. :attr:`evaluations` then maps its
+        id to the MLflow parent run."""
+        if self._writer is not None:
+            self._writer.put(_Evaluation(record, summary))
 
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until every finished run received so far is logged (traces included)."""
@@ -360,9 +447,12 @@ class MLflowSink:
     # -- writer thread ----------------------------------------------------------------------
     def _write(self, batch: list[Any]) -> None:
         finished = []
+        queued_evaluations = []
         for event in batch:
             # Events delivered twice (the same sink listed twice) are logged once.
-            if isinstance(event, RunStarted):
+            if isinstance(event, _Evaluation):
+                queued_evaluations.append(event)
+            elif isinstance(event, RunStarted):
                 self._runs.setdefault(event.run_id, {"start": event, "nodes": {}})
             elif isinstance(event, RunFinished):
                 record = self._runs.pop(event.run_id, None)
@@ -371,17 +461,26 @@ class MLflowSink:
             elif event.run_id in self._runs:
                 self._runs[event.run_id]["nodes"].setdefault((event.node_id, event.iteration),
                                                              event)
-        if not finished:
+        if not finished and not queued_evaluations:
             return
         records = []
         for start, nodes, finish in finished:
             self.redact.refresh(start.yaml)
             records.append(run_record(start, nodes, finish, self.redact, self.max_text))
+        evaluations = []
+        for item in queued_evaluations:
+            self.redact.refresh(item.record.get("workflow_yaml") or "")
+            try:
+                evaluations.append(evaluation_record(item.record, item.summary, self.redact,
+                                                     self.max_text))
+            except Exception as exc:
+                self._failed(f"evaluation {item.record.get('id')!r} cannot be logged: "
+                             f"{type(exc).__name__}: {exc}")
         try:
             reply = self._worker.call({"tracking_uri": self.tracking_uri,
                                        "experiment": self.experiment,
                                        "artifact_location": self.artifact_location,
-                                       "runs": records})
+                                       "runs": records, "evaluations": evaluations})
         except Exception as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
             return
@@ -399,3 +498,11 @@ class MLflowSink:
                 self._failed(error)
                 if self._writer is None:
                     return
+        for result in reply.get("evaluations", []):
+            if "error" in result:
+                self._failed(result["error"])
+                if self._writer is None:
+                    return
+            else:
+                self.evaluations[result["id"]] = result["run_id"]
+                self._failures = 0

@@ -6,6 +6,8 @@ calls. Protocol: one JSON request per line on stdin, ``{"tracking_uri", "experim
 "artifact_location", "runs": [record, ...]}`` (records are already redacted and bounded, see
 ``_mlflow.run_record``), one JSON reply per line, ``{"results": [null | "error", ...]}`` or
 ``{"error": "...", "import_error": bool}`` when MLflow or the store cannot be used at all.
+A request may also carry ``"evaluations": [record, ...]`` (``_mlflow.evaluation_record``),
+logged after its runs; the reply then has ``"evaluations": [{"id", "run_id" | "error"}, ...]``.
 """
 
 from __future__ import annotations
@@ -150,6 +152,62 @@ class Logger:
                  status=status, end_time_ns=_ns(run["finished_at"]))
 
 
+    def log_evaluation(self, experiment_id: str, evaluation: dict[str, Any]) -> str:
+        """A parent run for the evaluation, a nested run per variant, and the runs of its rows
+        (logged earlier to this experiment) nested under their variant's run."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {"agents_magic.evaluation_id": evaluation["id"],
+                "agents_magic.workflow": evaluation["workflow"],
+                "agents_magic.status": evaluation["status"], "agents_magic.kind": "evaluation"}
+        start, end = _ms(evaluation["started_at"]), _ms(evaluation["finished_at"])
+        status = _STATUS.get(evaluation["status"], "FAILED")
+
+        def log(run_id: str, metrics: dict[str, float], params: dict[str, str]) -> None:
+            self.client.log_batch(
+                run_id, metrics=[Metric(k, float(v), end, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)[:PARAM_LIMIT]) for k, v in params.items()])
+
+        parent = self.client.create_run(experiment_id, start_time=start, tags=tags,
+                                        run_name=evaluation["name"]).info.run_id
+        try:
+            log(parent, evaluation["metrics"], evaluation["params"])
+            if evaluation["yaml"]:
+                self.client.log_text(parent, evaluation["yaml"], "workflow.yaml")
+            self.client.log_dict(parent, evaluation["config"], "evaluation_config.json")
+            children = {}
+            for variant in evaluation["variants"]:
+                child = self.client.create_run(
+                    experiment_id, start_time=start, run_name=variant["name"],
+                    tags={**tags, "mlflow.parentRunId": parent,
+                          "agents_magic.variant": variant["name"]}).info.run_id
+                try:
+                    log(child, variant["metrics"], variant["params"])
+                    children[variant["name"]] = child
+                finally:
+                    self.client.set_terminated(child, status=status, end_time=end)
+            wanted = {run_id: variant["name"] for variant in evaluation["variants"]
+                      for run_id in variant["run_ids"]}
+            token = None
+            while wanted:
+                page = self.client.search_runs(
+                    [experiment_id], f"attributes.start_time >= {start - 1000}",
+                    max_results=1000, page_token=token)
+                for run in page:
+                    name = wanted.pop(run.data.tags.get("agents_magic.run_id", ""), None)
+                    if name is not None:
+                        self.client.log_batch(run.info.run_id, tags=[
+                            RunTag("mlflow.parentRunId", children[name]),
+                            RunTag("agents_magic.evaluation_id", evaluation["id"]),
+                            RunTag("agents_magic.variant", name)])
+                token = page.token
+                if not token:
+                    break
+        finally:
+            self.client.set_terminated(parent, status=status, end_time=end)
+        return str(parent)
+
+
 def _handle(loggers: dict[str, Logger], request: dict[str, Any]) -> dict[str, Any]:
     uri = request["tracking_uri"]
     try:
@@ -168,7 +226,14 @@ def _handle(loggers: dict[str, Logger], request: dict[str, Any]) -> dict[str, An
             results.append(None)
         except Exception as exc:
             results.append(f"{type(exc).__name__}: {exc}")
-    return {"results": results}
+    evaluations: list[dict[str, str]] = []
+    for evaluation in request.get("evaluations", []):
+        try:
+            evaluations.append({"id": evaluation["id"],
+                                "run_id": logger.log_evaluation(experiment_id, evaluation)})
+        except Exception as exc:
+            evaluations.append({"id": evaluation["id"], "error": f"{type(exc).__name__}: {exc}"})
+    return {"results": results, "evaluations": evaluations}
 
 
 def main() -> None:

@@ -100,3 +100,54 @@ memory_entries = sa.Table(
     sa.Column("expires_at", Timestamp, index=True),
     sa.UniqueConstraint("namespace", "key"),
 )
+
+# Evaluations: ``json`` rather than ``jsonb`` on PostgreSQL, which keeps the keys in the order
+# they were recorded, so a loaded evaluation lists its inputs, metrics and variants as it did.
+OrderedJSON = sa.JSON
+
+evaluations = sa.Table(
+    "evaluations", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("workflow", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False, index=True),
+    sa.Column("finished_at", Timestamp),
+    # The record's own ISO-8601 texts, kept verbatim (offset and precision as given).
+    sa.Column("started_iso", sa.String(64), nullable=False),
+    sa.Column("finished_iso", sa.String(64)),
+    sa.Column("config", OrderedJSON, nullable=False),
+    sa.Column("workflow_yaml", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("variants", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.Column("judge_cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.Column("tokens", sa.Integer, nullable=False, server_default="0"),
+)
+
+evaluation_runs = sa.Table(
+    "evaluation_runs", metadata,
+    sa.Column("evaluation_id", sa.String(64),
+              sa.ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True),
+    # Order of the row in the record, so it loads back as it was saved.
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("variant", sa.String(200), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("repeat", sa.Integer, nullable=False),
+    # Not a foreign key: a row's run is in the runs table only when the store sink recorded
+    # it (the store may be off, or the run written later by its background writer).
+    sa.Column("run_id", sa.String(64), index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("inputs", OrderedJSON),
+    sa.Column("outputs", OrderedJSON),
+    sa.Column("references", OrderedJSON),
+    sa.Column("metrics", OrderedJSON),
+    sa.Column("nodes", OrderedJSON),
+    sa.Column("latency_ms", sa.Double, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.Column("tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("judge_cost_usd", sa.Double, nullable=False, server_default="0"),
+    sa.UniqueConstraint("evaluation_id", "variant", "row", "repeat"),
+)

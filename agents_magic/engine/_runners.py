@@ -25,6 +25,7 @@ from ._structured import OutputMismatch, OutputSpec
 from .events import NodeRetrying, TokenDelta
 
 if TYPE_CHECKING:
+    from ._memory import NodeMemoryIO
     from ._run import RunContext
 
 # Reply tokens reserved against a budget for a call whose model states no output limit.
@@ -64,6 +65,7 @@ class Step:
         self.usage = Usage()
         self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
         self.closed = False  # whether its closing event (finished or failed) was emitted
+        self.memory: NodeMemoryIO | None = None  # set for a node with memory
         # What executes the node, as events, rows and views name it.
         self.provider, self.model = ((self.target.provider, self.target.model) if self.target
                                      else ("sandbox", "python") if node.kind == "code" else ("", ""))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import _types
 from ..errors import AgentsMagicError
-from ..store._memory_ops import MemoryStoreError, namespace
+from ..store._memory_names import MemoryStoreError, namespace
 
 if TYPE_CHECKING:
     from ..config._schema import NodeMemory

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 import sqlalchemy as sa
 
 from ..config._schema import MEMORY_MODES
-from ._memory_ops import (AGENT, ANY, MISSING, MemoryStoreError, MemoryValueError, combine,
-                          describe, namespace, scope_name)
+from ._memory_names import AGENT, ANY, MemoryStoreError, describe, namespace, scope_name
+from ._memory_ops import MISSING, MemoryValueError, combine
 from ._schema import memory_entries as table
 
 if TYPE_CHECKING:

@@ -86,9 +86,11 @@ class Memory:
 
     def _write(self, mode: str, key: str, value: Any, keep: int | None = None) -> Any:
         key = self._key(key)
-        value = plain(value, what=f"memory `{key}`")
-        try:
+        try:  # a plain TypeError: reported with the code's line, unlike a bad `result`
+            value = plain(value, what=f"memory `{key}`")
             new = combine(mode, self._entries.get(key, MISSING), value, keep)
+        except ResultError as exc:
+            raise TypeError(str(exc)) from None
         except MemoryValueError as exc:
             raise TypeError(f"memory `{key}`: {exc}") from None
         self._entries[key] = new

@@ -56,7 +56,7 @@ def test_separate_processes_lose_no_update_on_sqlite(sqlite_url, tmp_path):
         wf = am.load({COUNTER!r})
         settings = Settings(storage_url=sys.argv[1], store=False, cache=False, mlflow=False)
         for i in range(int(sys.argv[3])):
-            result = am.run(wf, {"tag": sys.argv[2] + "-" + str(i)}, settings=settings)
+            result = am.run(wf, {{"tag": sys.argv[2] + "-" + str(i)}}, settings=settings)
             assert result.status == "succeeded", result.error
         """)
     open_memory(sqlite_url)  # migrate once, before the processes race

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
-    "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
+    "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run", "tool",
 ]
 
 _LAZY = {
@@ -36,6 +36,7 @@ _LAZY = {
     "cost_figure": "agents_magic._reports",
     "profile_figure": "agents_magic._reports",
     "estimate": "agents_magic._estimate",
+    "tool": "agents_magic.tools._function",
 }
 
 

@@ -20,7 +20,8 @@ from ._sourcemap import SourceMap, StructureError, format_path, parse
 from ._syntax import explain
 
 MAX_TEXT_CHARS = 4_000_000
-UNIMPLEMENTED = ("tools", "memory")  # parsed and kept, not yet acted on
+UNIMPLEMENTED = ("tools", "memory")  # config sections parsed and kept, not yet acted on
+NODE_UNIMPLEMENTED = ("memory",)  # node keys parsed and kept, not yet acted on
 _MESSAGES = {
     "missing": "missing required field `{key}`",
     "extra_forbidden": "unknown field `{key}`",
@@ -237,7 +238,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list
 def unimplemented(spec: WorkflowSpec, smap: SourceMap) -> list[str]:
     """One note per section that is parsed but not acted on yet, with its line."""
     found = [("nodes", i, name) for i, node in enumerate(spec.nodes)
-             for name in UNIMPLEMENTED if getattr(node, name) is not None]
+             for name in NODE_UNIMPLEMENTED if getattr(node, name) is not None]
     found += [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
     no_network = [f"line {smap.where(('nodes', i, 'sandbox', 'network'), key=True)[0]}: code nodes "
                   "never have network access; `network: true` is ignored"

@@ -47,11 +47,31 @@ class TokenDelta:
 
 @dataclass(frozen=True)
 class ToolCalled:
+    """A tool call the model asked for has ended: ``result`` is a summary of what went back to
+    the model (at most :data:`TOOL_SUMMARY_CHARS` characters), ``error`` is set when the call
+    failed. ``step`` counts the node's rounds of tool calls from 1; calls of one round ran
+    concurrently."""
+
     run_id: str
     node_id: str
     tool: str
     arguments: dict[str, Any]
     result: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    step: int = 1
+    iteration: int = 1
+    call_id: str = ""
+    at: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        """The call as stored with its node execution."""
+        return {"tool": self.tool, "arguments": self.arguments, "result": self.result,
+                "error": self.error, "duration_ms": self.duration_ms, "step": self.step,
+                "call_id": self.call_id}
+
+
+TOOL_SUMMARY_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,7 @@ class NodeFinished:
     prompt: str = ""
     response: str = ""
     attempts: int = 1
+    tool_calls: tuple[dict[str, Any], ...] = ()  # ToolCalled.record() of each call, in order
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,7 @@ class NodeFailed:
     cost_usd: float = 0.0
     status: str = "failed"  # failed | cancelled | interrupted
     prompt: str = ""
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

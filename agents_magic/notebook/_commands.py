@@ -33,15 +33,17 @@ NO_CHARTS = ("A terminal draws no charts: `import agents_magic; agents_magic.{dr
 FLUSH_TIMEOUT = 30.0  # seconds to wait for the store's writer before reading the store
 
 
-def load_cell(text: str, name: str | None) -> Workflow:
-    """The cell's workflow; ConfigError lines count the magic line, as the user sees them."""
-    return load(text, line_offset=CELL_LINE_OFFSET, name=name)  # type: ignore[no-any-return]
+def load_cell(text: str, name: str | None, namespace: Mapping[str, Any] | None = None) -> Workflow:
+    """The cell's workflow; ConfigError lines count the magic line, as the user sees them.
+    Tools not built in are the notebook's functions of those names (looked up at each run)."""
+    return load(text, line_offset=CELL_LINE_OFFSET, name=name,  # type: ignore[no-any-return]
+                tools=namespace)
 
 
-def load_file(path: str) -> Workflow:
+def load_file(path: str, namespace: Mapping[str, Any] | None = None) -> Workflow:
     if Path(path).expanduser().suffix.lower() not in (".yaml", ".yml"):
         raise UsageError(f"`{path}` is not a .yaml/.yml file")
-    return load(Path(path).expanduser())  # type: ignore[no-any-return]
+    return load(Path(path).expanduser(), tools=namespace)  # type: ignore[no-any-return]
 
 
 def read_inputs(words: list[str], namespace: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -364,7 +364,7 @@ class AgentsMagic(Magics):
         out = _identifier(args.out, "--out VAR") if args.out else None
         words = [word for group in args.inputs for word in group]
         values, raw = _commands.read_inputs(words, self.shell.user_ns)
-        wf = _commands.load_cell(cell, name)
+        wf = _commands.load_cell(cell, name, self.shell.user_ns)
         if name is None:
             name = _identifier(wf.name, "flow.name (give the cell a NAME instead)")
         inputs = _commands.typed_inputs(wf, values, raw)
@@ -561,7 +561,7 @@ class AgentsMagic(Magics):
                 raise UsageError("give a workflow NAME or -f FILE, not both")
             from . import _commands
 
-            return _commands.load_file(self._path(args.file))
+            return _commands.load_file(self._path(args.file), self.shell.user_ns)
         if not args.name:
             raise UsageError("which workflow? give its NAME or -f FILE.yaml")
         return self._named(args.name)

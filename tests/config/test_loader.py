@@ -74,7 +74,7 @@ nodes:
     prompt: "Find facts for: {plan}"
     outputs: [facts]
     output_schema: {type: "list[str]"}
-    tools: [web_search, {name: read_file, allowed_dirs: [data]}]
+    tools: [web_search, {name: read_file, config: {roots: [data]}, on_error: fail}]
   - id: styler
     prompt: "Pick a style for {state.topic}"
     outputs: [style]
@@ -491,7 +491,8 @@ def test_later_feature_config_sections_are_kept(full):
 
 def test_later_feature_node_keys_are_kept(full):
     by_id = {n.id: n for n in full.spec.nodes}
-    assert by_id["research"].tools == ["web_search", {"name": "read_file", "allowed_dirs": ["data"]}]
+    assert [(t.name, t.config, t.on_error) for t in by_id["research"].tool_refs] == [
+        ("web_search", None, "continue"), ("read_file", {"roots": ["data"]}, "fail")]
     assert by_id["research"].output_schema.type == "list[str]"
     assert by_id["styler"].memory == {"load": ["preferred_style"], "save": ["style"]}
     count = by_id["count"]
@@ -535,7 +536,6 @@ def test_unimplemented_sections_warn_once_naming_each_line(full):
         return next(i for i, text in enumerate(FULL.splitlines(), 1) if text.startswith(start))
 
     assert full.warnings == [
-        f"line {line('    tools:')}: `nodes[1].tools` is not implemented yet and is ignored",
         f"line {line('    memory:')}: `nodes[2].memory` is not implemented yet and is ignored",
         f"line {line('  memory:')}: `config.memory` is not implemented yet and is ignored",
     ]
@@ -543,7 +543,7 @@ def test_unimplemented_sections_warn_once_naming_each_line(full):
         agents_magic.load(FULL, line_offset=1)
     (warning,) = caught
     assert "`research_report`" in str(warning.message)
-    assert f"line {line('    tools:') + 1}: `nodes[1].tools`" in str(warning.message)
+    assert f"line {line('    memory:') + 1}: `nodes[2].memory`" in str(warning.message)
     assert warning.filename == __file__  # attributed to the caller of load()
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentsMagicError
-from ..tools._tool import ToolError
+from ..tools._tool import ToolArgumentsError, ToolError
 from .events import TOOL_SUMMARY_CHARS, ToolCalled
 
 if TYPE_CHECKING:
@@ -127,15 +127,18 @@ class ToolLoop:
         bound = self.tools.get(call.name)
         error: str | None = None
         text = ""
+        mistaken = True  # the model's own mistake (unknown tool, bad arguments): never fatal
         if bound is None:
             error = f"unknown tool `{call.name}`; the tools are: {', '.join(self.tools)}"
         else:
             try:
                 text = result_text(await bound.tool.acall(call.arguments))
-            except ToolError as exc:
+            except ToolArgumentsError as exc:
                 error = str(exc)
+            except ToolError as exc:
+                error, mistaken = str(exc), False
             except Exception as exc:  # the tool's own failure goes back to the model
-                error = f"{type(exc).__name__}: {exc}"
+                error, mistaken = f"{type(exc).__name__}: {exc}", False
         content = f"error: {error}" if error is not None else text
         step, run = self.step, self.step.run
         event = ToolCalled(run.run_id, self.runner.node.id, call.name, call.arguments,
@@ -143,5 +146,5 @@ class ToolLoop:
                            self.rounds, step.iteration, call.id, time.time())
         step.tool_calls.append(event.record())
         run.emit(event)
-        fatal = error if error is not None and bound is not None and bound.on_error == "fail" else None
+        fatal = error if not mistaken and bound is not None and bound.on_error == "fail" else None
         return _Outcome(call, content, fatal)

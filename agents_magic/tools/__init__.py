@@ -6,6 +6,6 @@ functions (the user's own code, run in the kernel).
 """
 from agents_magic.tools._function import from_function, tool
 from agents_magic.tools._registry import get
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 
-__all__ = ["Tool", "ToolError", "from_function", "get", "tool"]
+__all__ = ["Tool", "ToolArgumentsError", "ToolError", "from_function", "get", "tool"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from ._tool import Tool, ToolError
+from ._tool import Tool, ToolArgumentsError
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Args)\s*:?\s*$", re.I)
 _UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
@@ -133,7 +133,7 @@ def from_function(function: Callable[..., Any], *, name: str | None = None,
         Keyword arguments fixed by configuration, hidden from the model.
 
     Calls validate the arguments first (coercing as pydantic does); invalid arguments raise
-    :class:`ToolError`, which the tool loop sends back to the model.
+    :class:`ToolArgumentsError`, which the tool loop sends back to the model.
     """
     if isinstance(function, Tool):
         raise TypeError(f"`{function.name}` is already a Tool")
@@ -167,7 +167,7 @@ def from_function(function: Callable[..., Any], *, name: str | None = None,
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
                                  for e in exc.errors())
-            raise ToolError(f"invalid arguments for `{name}`: {problems}") from None
+            raise ToolArgumentsError(f"invalid arguments for `{name}`: {problems}") from None
         return {**{k: getattr(checked, k) for k in type(checked).model_fields}, **bound}
 
     if inspect.iscoroutinefunction(function):

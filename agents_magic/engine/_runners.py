@@ -76,7 +76,9 @@ class Step:
         usage.prompt_tokens += completion.prompt_tokens
         usage.completion_tokens += completion.completion_tokens
         usage.cost_usd += completion.cost_usd
-        usage.attempts += completion.attempts
+        # Once tools have been called the node is in a conversation: its later calls add only
+        # their retries, so `attempts` still says how often a request had to be repeated.
+        usage.attempts += max(0, completion.attempts - 1) if self.tool_calls else completion.attempts
         usage.calls += 1
         self.run.add_spend(completion.cost_usd, completion.prompt_tokens + completion.completion_tokens)
 

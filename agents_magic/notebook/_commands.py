@@ -142,7 +142,7 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
 
 def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None = None,
            provider: str | None = None, no_cache: bool = False, progress: str = "update",
-           settings: Settings) -> RunResult:
+           settings: Settings, tools: Mapping[str, Any] | None = None) -> RunResult:
     """Resume a recorded run (default: the last one) with the live view or progress lines."""
     from ..display._fallback import TextProgress
     from ..display._live import progress as live
@@ -153,7 +153,8 @@ def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None =
     record = show_run(run_id, url=settings.resolved_storage_url)
     shown = workflow or (load(record["yaml"], name=record["workflow"]) if record["yaml"] else None)
     sink = live(shown, progress) if shown is not None else TextProgress(record["workflow"], progress)
-    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
+    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings,
+                               "tools": tools}  # the notebook's functions, for `tools:`
     if no_cache:
         options["cache"] = False
     return _api.resume(record["run_id"], workflow, sinks=[sink], refresh=sink.refresh, **options)

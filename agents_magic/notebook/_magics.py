@@ -490,7 +490,7 @@ class AgentsMagic(Magics):
         fixed = self._target(args) if args.name else None
         result = _commands.resume(args.run_id, fixed, model=args.model, provider=args.provider,
                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
-                                  settings=self.settings)
+                                  settings=self.settings, tools=self.shell.user_ns)
         if out is not None:
             self.shell.user_ns[out] = result
             if result.ok:

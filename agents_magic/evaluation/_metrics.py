@@ -3,9 +3,9 @@
 Given as names (``"exact"``), ``kind:argument`` strings (``"regex:^\\d+$"``,
 ``"numeric:0.01"``, ``"json_field:answer.city"``, ``"contains:summary"``, ``"llm_judge:Is
 it polite?"``), dicts (``{"kind": "regex", "pattern": ..., "field": ..., "name": ...}``) or
-Python callables ``(row, outputs) -> bool | float``. A metric reads one output ``field``:
-by default each reference field in turn (``exact`` on two references makes ``exact_a`` and
-``exact_b``), else the workflow's final output.
+Python callables ``(row, outputs) -> bool | float`` (``{"name": ..., "fn": callable}`` names
+one). A metric reads one output ``field``: by default each reference field in turn (``exact``
+on two references makes ``exact_a`` and ``exact_b``), else the workflow's final output.
 """
 
 from __future__ import annotations
@@ -183,8 +183,12 @@ def build(specs: Iterable[Any] | None, workflow: Workflow, reference_fields: lis
 
 
 def _one(spec: Any, workflow: Workflow, reference_fields: list[str]) -> list[Metric]:
+    if isinstance(spec, dict) and callable(spec.get("fn")):
+        spec, label = spec["fn"], spec.get("name")
+    else:
+        label = None
     if callable(spec) and not isinstance(spec, (str, dict)):
-        name = getattr(spec, "__name__", None) or type(spec).__name__
+        name = label or getattr(spec, "__name__", None) or type(spec).__name__
         return [Metric(name if name != "<lambda>" else "custom", "callable", None, fn=spec)]
     if isinstance(spec, str):
         kind, _, argument = spec.partition(":")

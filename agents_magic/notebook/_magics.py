@@ -528,7 +528,8 @@ class AgentsMagic(Magics):
         out = _identifier(args.out, "--out VAR") if args.out else None
         ns = self.shell.user_ns
         data = ns[args.data] if args.data in ns else self._path(args.data)
-        metrics = [ns[m] if m in ns and callable(ns[m]) else m for m in args.metrics or []] or None
+        metrics = [{"name": m, "fn": ns[m]} if m in ns and callable(ns[m]) else m
+                   for m in args.metrics or []] or None
         variants = None
         if args.variants:
             if not isinstance(ns.get(args.variants), dict):
@@ -653,7 +654,7 @@ class AgentsMagic(Magics):
         positional = [w for w in words[1:] if not w.startswith("-")]
         if words[0] == "help" and not positional:
             return [s for s in SUBCOMMANDS if s.startswith(token)]
-        if words[0] in ("show", "graph", "run", "validate", "export", "estimate") and not positional:
+        if words[0] in ("show", "graph", "run", "validate", "export", "estimate", "eval") and not positional:
             return [n for n in self.names() if n.startswith(token)]
         return None
 

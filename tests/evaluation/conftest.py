@@ -1,4 +1,4 @@
-"""Fixtures of the evaluation tests: workflows on the mock provider and on the fake server."""
+"""Fixtures of the evaluation tests (the shared workflows are in eval_helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
-
-
-def qa_yaml(llm: str = "{provider: mock}", prompt: str = "Answer: {question}") -> str:
-    return f"""\
-schema_version: "1.0"
-flow: {{name: qa}}
-state:
-  fields:
-    question: {{type: str, required: true}}
-    answer: {{type: str, default: ""}}
-nodes:
-  - id: answer
-    prompt: "{prompt}"
-    outputs: [answer]
-    llm: {llm}
-edges:
-  - {{from: START, to: answer}}
-  - {{from: answer, to: END}}
-config:
-  execution: {{max_retries: 2, retry_backoff: 0, timeout: 5}}
-"""
-
-
-def server_yaml(base_url: str, prompt: str = "Answer: {question}") -> str:
-    return qa_yaml(f'{{provider: openai, model: gpt-4o-mini, api_base: "{base_url}"}}', prompt)
 
 
 @pytest.fixture

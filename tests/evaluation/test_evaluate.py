@@ -8,7 +8,7 @@ import threading
 
 import pandas as pd
 import pytest
-from conftest import qa_yaml, server_yaml
+from eval_helpers import qa_yaml, server_yaml
 
 import agents_magic as am
 from agents_magic.errors import InputError

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import qa_yaml
+from eval_helpers import qa_yaml
 
 import agents_magic as am
 from agents_magic.errors import AgentsMagicWarning

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import qa_yaml
+from eval_helpers import qa_yaml
 
 from agents_magic import EvalResult
 

@@ -34,7 +34,8 @@ def wilson(passed: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The bounds are exactly 0 and 1 at the extremes; rounding would leave a residue.
+    return (0.0 if passed == 0 else centre - half), (1.0 if passed == n else centre + half)
 
 
 def bootstrap_mean(values: Sequence[float], resamples: int = RESAMPLES,

@@ -14,6 +14,7 @@ __all__ = [
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
     "memory", "tool",
+    "EvalResult", "evaluate", "evaluations", "load_evaluation",
 ]
 
 _LAZY = {
@@ -39,6 +40,10 @@ _LAZY = {
     "estimate": "agents_magic._estimate",
     "memory": "agents_magic._memory_api",
     "tool": "agents_magic.tools._function",
+    "evaluate": "agents_magic.evaluation",
+    "EvalResult": "agents_magic.evaluation",
+    "evaluations": "agents_magic.evaluation",
+    "load_evaluation": "agents_magic.evaluation",
 }
 
 

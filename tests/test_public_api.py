@@ -15,7 +15,8 @@ def test_public_names_are_pinned():
         "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
         "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
         "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
-        "memory", "tool"])
+        "memory", "tool", "EvalResult", "evaluate", "evaluations",
+        "load_evaluation"])
     for name in am.__all__:
         assert getattr(am, name) is not None
 
@@ -23,6 +24,7 @@ def test_public_names_are_pinned():
 def test_public_classes_say_they_belong_to_the_package():
     assert am.Workflow.__module__ == "agents_magic"
     assert am.RunResult.__module__ == "agents_magic"
+    assert am.EvalResult.__module__ == "agents_magic"
 
 
 def _modules_after(code: str) -> set[str]:

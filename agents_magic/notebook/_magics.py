@@ -53,6 +53,7 @@ SUBCOMMANDS = {
     "resume": "continue a failed or cancelled run from the node where it stopped",
     "mlflow": "whether runs are logged to MLflow, and the command that opens its UI",
     "memory": "persistent memory: list, get, set, delete or clear entries; what a run read",
+    "eval": "run a workflow over a dataset: metrics, variants, percentiles, winner (an EvalResult)",
     "help": "this help, or one subcommand's usage",
 }
 # The same as agents_magic._reports.COST_BY (a test checks), repeated to keep %load_ext light.
@@ -84,6 +85,9 @@ USAGE = """\
 %workflow memory list|get KEY|set KEY VALUE|delete KEY|clear|reads [RUN_ID]
            [--scope global|workflow|node] [--workflow W] [--node N] [--ttl S] [--all]
                                   {memory}
+%workflow eval NAME|-f FILE --data VAR_OR_PATH [--metric M ...] [--repeats N] [--variants VAR]
+               [--concurrency N] [--name EVAL] [--out VAR] [--quiet]
+                                  {eval}
 %workflow help [SUBCOMMAND]
 
 Input values are JSON/YAML literals (n=3, tags='[a, b]', text="two words");
@@ -254,6 +258,20 @@ PARSERS = {
                       (("--ttl",), {"type": _seconds, "metavar": "S",
                                     "help": "set: the entry expires after S seconds"}),
                       (("--all",), {"action": "store_true", "help": "clear: all memory"})),
+    "eval": _parser("workflow eval", _NAME, _FILE,
+                    (("--data",), {"required": True, "metavar": "VAR_OR_PATH",
+                                   "help": "a DataFrame or list of dicts in the notebook, or a "
+                                           "CSV/JSONL/Parquet path"}),
+                    (("--metric",), {"dest": "metrics", "action": "append", "metavar": "M",
+                                     "help": "exact, contains, regex:P, numeric:TOL, json_field:PATH, "
+                                             "schema_valid, llm_judge:RUBRIC or a notebook function "
+                                             "(repeatable)"}),
+                    (("--repeats",), {"type": _count, "metavar": "N", "help": "runs per row and variant"}),
+                    (("--variants",), {"metavar": "VAR", "help": "a notebook dict: name -> overrides"}),
+                    (("--concurrency",), {"type": _count, "metavar": "N", "help": "rows in flight"}),
+                    (("--name",), {"dest": "eval_name", "metavar": "EVAL", "help": "the evaluation's name"}),
+                    (("--out",), {"metavar": "VAR", "help": "store the EvalResult in VAR"}),
+                    (("--quiet",), {"action": "store_true", "help": "no live progress"})),
     "help": _parser("workflow help", (("subcommand",), {"nargs": "?", "help": "a subcommand"})),
 }
 
@@ -538,6 +556,29 @@ class AgentsMagic(Magics):
         _parse(PARSERS["mlflow"], words)
         return _commands.mlflow_note(self.settings)
 
+    def _cmd_eval(self, words: list[str]) -> Any:
+        from ..evaluation import evaluate
+
+        args = _parse(PARSERS["eval"], words)
+        out = _identifier(args.out, "--out VAR") if args.out else None
+        ns = self.shell.user_ns
+        data = ns[args.data] if args.data in ns else self._path(args.data)
+        metrics = [{"name": m, "fn": ns[m]} if m in ns and callable(ns[m]) else m
+                   for m in args.metrics or []] or None
+        variants = None
+        if args.variants:
+            if not isinstance(ns.get(args.variants), dict):
+                raise UsageError(f"--variants `{args.variants}` must name a dict in the notebook "
+                                 "(variant name -> overrides)")
+            variants = ns[args.variants]
+        result = evaluate(self._target(args), data, metrics, variants=variants, repeats=args.repeats,
+                          concurrency=args.concurrency, name=args.eval_name,
+                          progress=None if not args.quiet else False, settings=self.settings)
+        if out is not None:
+            ns[out] = result
+            return None
+        return result
+
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, wf: Workflow, inputs: dict[str, Any], args: Any, out: str | None,
              shown: Any = None) -> RunResult | None:
@@ -648,7 +689,7 @@ class AgentsMagic(Magics):
         positional = [w for w in words[1:] if not w.startswith("-")]
         if words[0] == "help" and not positional:
             return [s for s in SUBCOMMANDS if s.startswith(token)]
-        if words[0] in ("show", "graph", "run", "validate", "export", "estimate") and not positional:
+        if words[0] in ("show", "graph", "run", "validate", "export", "estimate", "eval") and not positional:
             return [n for n in self.names() if n.startswith(token)]
         return None
 

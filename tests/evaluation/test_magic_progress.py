@@ -1,0 +1,88 @@
+"""`%workflow eval` in an IPython shell, and the live progress line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eval_helpers import qa_yaml
+
+from agents_magic.evaluation._progress import EvalProgress
+
+
+@pytest.fixture
+def ip() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from agents_magic import _settings
+
+    _settings.reset()
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    shell.extension_manager.load_extension("agents_magic")
+    yield shell
+    shell.extension_manager.unload_extension("agents_magic")
+    from agents_magic.notebook import _magics
+
+    _magics._registries.pop(shell, None)
+    shell.reset(new_session=False)
+
+
+def test_eval_magic_with_notebook_data_metric_and_variants(ip, capsys):
+    ip.run_cell_magic("workflow", "qa --no-run", qa_yaml('{provider: mock, responses: ["Paris"]}'))
+    ip.user_ns["df"] = [{"question": f"q{i}", "expected_answer": "Paris"} for i in range(5)]
+    ip.user_ns["short"] = lambda row, outputs: len(outputs["answer"]) < 10
+    ip.user_ns["vs"] = {"A": {}, "B": {"nodes.answer.llm.responses": ["Rome"]}}
+    result = ip.run_line_magic("workflow", "eval qa --data df --metric exact --metric short "
+                                           "--variants vs --repeats 2 --name trial --quiet")
+    assert type(result).__name__ == "EvalResult" and result.name == "trial"
+    assert result.summary["exact"].to_dict() == {"A": 1.0, "B": 0.0}
+    assert result.summary["short"].tolist() == [1.0, 1.0]
+    assert len(result.rows) == 20
+    ip.run_line_magic("workflow", "eval qa --data df --out res --quiet")
+    assert ip.user_ns["res"].summary.loc["baseline", "exact"] == 1.0
+
+
+def test_eval_magic_reports_mistakes_without_a_traceback(ip, capsys, tmp_path):
+    ip.run_cell_magic("workflow", "qa --no-run", qa_yaml())
+    ip.user_ns["df"] = [{"question": "q", "expected_answr": "x"}]
+    outcome = ip.run_cell("%workflow eval qa --data df --quiet")
+    assert type(outcome.error_in_exec).__name__ == "InputError"
+    assert "`expected_answr` expects `answr`" in str(outcome.error_in_exec)
+    assert "did you mean `answer`" in str(outcome.error_in_exec)
+    outcome = ip.run_cell("%workflow eval qa --quiet")
+    assert "--data" in str(outcome.error_in_exec)
+    outcome = ip.run_cell("%workflow eval qa --data df --variants nothing")
+    assert "must name a dict" in str(outcome.error_in_exec)
+
+
+def test_progress_line_counts_rows_failures_cost_and_eta():
+    now = [100.0]
+    shown: list[Any] = []
+
+    class Handle:
+        def update(self, bundle: dict, raw: bool) -> None:
+            shown.append(bundle["text/plain"])
+
+    def display(bundle: dict, **_: Any) -> Handle:
+        shown.append(bundle["text/plain"])
+        return Handle()
+
+    view = EvalProgress("trial", 4, ["A"], set(), "update", clock=lambda: now[0], display=display)
+    row = {"variant": "A", "status": "succeeded", "cost_usd": 0.25, "judge_cost_usd": 0.05,
+           "latency_ms": 10.0}
+    view.row(row)
+    now[0] += 2
+    view.refresh()
+    assert shown[-1].startswith("eval trial · running · 1/4 rows · 0 failed · $0.300000 · 2.0s · ETA 6s")
+    view.row({**row, "status": "failed"})
+    view.refresh()  # too soon: not redrawn
+    assert len(shown) == 1
+    now[0] += 1
+    view.refresh(final=True)
+    assert "finished · 2/4 rows · 1 failed" in shown[-1]
+    view.stop()
+    with pytest.raises(KeyboardInterrupt):  # the Stop button stops the evaluation
+        view.refresh()

@@ -13,6 +13,7 @@ __all__ = [
     "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
+    "memory",
 ]
 
 _LAZY = {
@@ -36,6 +37,7 @@ _LAZY = {
     "cost_figure": "agents_magic._reports",
     "profile_figure": "agents_magic._reports",
     "estimate": "agents_magic._estimate",
+    "memory": "agents_magic._memory_api",
 }
 
 

@@ -97,7 +97,7 @@ async def _run_options(wf: Workflow, sinks: Iterable[Sink], cache: bool | None, 
     concurrency = None if "max_concurrency" in execution.model_fields_set else settings.max_concurrency
     return {"sinks": sinks, "cache": llm_cache, "budget_usd": budget_usd,
             "fallback_llm": settings.llm_fallback, "max_concurrency": concurrency,
-            "checkpointer": checkpointer}
+            "checkpointer": checkpointer, "memory_url": settings.resolved_storage_url}
 
 
 async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | None = None, *,

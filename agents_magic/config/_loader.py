@@ -20,7 +20,9 @@ from ._sourcemap import SourceMap, StructureError, format_path, parse
 from ._syntax import explain
 
 MAX_TEXT_CHARS = 4_000_000
-UNIMPLEMENTED = ("tools", "memory")  # parsed and kept, not yet acted on
+UNIMPLEMENTED = ("tools",)  # parsed and kept, not yet acted on
+# configurable-agents memory keys that are accepted and not acted on.
+MEMORY_UNUSED = ("max_entries", "extract_facts", "extraction_model")
 _MESSAGES = {
     "missing": "missing required field `{key}`",
     "extra_forbidden": "unknown field `{key}`",
@@ -239,10 +241,14 @@ def unimplemented(spec: WorkflowSpec, smap: SourceMap) -> list[str]:
     found = [("nodes", i, name) for i, node in enumerate(spec.nodes)
              for name in UNIMPLEMENTED if getattr(node, name) is not None]
     found += [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
+    sections = [(("nodes", i, "memory"), node.memory) for i, node in enumerate(spec.nodes)]
+    sections += [(("memory",), spec.memory), (("config", "memory"), spec.config.memory)]
+    unused = [(*base, key) for base, section in sections if section is not None
+              for key in MEMORY_UNUSED if getattr(section, key) is not None]
     no_network = [f"line {smap.where(('nodes', i, 'sandbox', 'network'), key=True)[0]}: code nodes "
                   "never have network access; `network: true` is ignored"
                   for i, node in enumerate(spec.nodes)
                   if isinstance(node.sandbox, dict) and node.sandbox.get("network") is True]
     return smap.ignored + no_network + [
         f"line {smap.where(path, key=True)[0]}: `{format_path(path)}` is not implemented yet "
-        "and is ignored" for path in found]
+        "and is ignored" for path in [*found, *unused]]

@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 START, END = "START", "END"
 LOOP_PREFIX = "_loop_iteration_"  # state key counting a node's runs: `_loop_iteration_<id>`
+MEMORY_SCOPES = ("global", "workflow", "node")
+# configurable-agents calls the scope shared by every workflow `agent`.
+MEMORY_SCOPE_ALIASES = {"agent": "global"}
+MEMORY_MODES = ("set", "append", "add")
 
 
 class _Strict(BaseModel):
@@ -146,6 +150,42 @@ class Edge(_Strict):
         return out
 
 
+class MemoryWrite(_Strict):
+    """One memory key written after the node succeeds: from ``field``, replacing the value
+    (``set``), appending to a list (``append``, keeping the last ``keep`` items) or adding a
+    number (``add``). ``append`` and ``add`` are atomic in the store: concurrent runs lose none."""
+
+    field: str
+    mode: Literal["set", "append", "add"] = "set"
+    keep: int | None = Field(None, gt=0)
+
+
+class _MemoryCommon(_Strict):
+    enabled: bool | None = None
+    default_scope: str | None = None
+    # configurable-agents keys: accepted, not acted on (a warning says so).
+    max_entries: int | None = None
+    extract_facts: bool | None = None
+    extraction_model: str | None = None
+
+
+class NodeMemory(_MemoryCommon):
+    """A node's ``memory:``: what it loads into state before it runs (``read: {state_field:
+    memory_key}``), what it stores after it succeeds (``write: {memory_key: state_field}``),
+    in which scope and for how long. A list names fields stored under their own names."""
+
+    read: dict[str, str] | list[str] | None = None
+    write: dict[str, str | MemoryWrite] | list[str] | None = None
+    scope: str | None = None
+    ttl: float | None = Field(None, gt=0, description="Seconds the written entries live.")
+
+
+class WorkflowMemory(_MemoryCommon):
+    """Memory defaults for every node (top-level ``memory:`` or ``config.memory:``)."""
+
+    default_ttl: float | None = Field(None, gt=0)
+
+
 class Node(_Strict):
     id: str
     name: str | None = None
@@ -158,7 +198,7 @@ class Node(_Strict):
     tools: list[Any] | None = None
     code: str | None = None
     sandbox: Any = None
-    memory: Any = None
+    memory: NodeMemory | None = None
     optimize: Any = None
     log_prompts: bool | None = None
     log_artifacts: bool | None = None
@@ -202,7 +242,7 @@ class GlobalConfig(_Strict):
     execution: Execution = Field(default_factory=Execution)
     storage: _Open | None = None
     observability: _Open | None = None
-    memory: _Open | None = None
+    memory: WorkflowMemory | None = None
     profiling: _Open | None = None
     sandbox: _Open | None = None
     ab_test: _Open | None = None
@@ -221,5 +261,5 @@ class WorkflowSpec(_Strict):
     edges: list[Edge] = Field(min_length=1)
     config: GlobalConfig = Field(default_factory=GlobalConfig)
     optimization: _Open | None = None
-    memory: _Open | None = None
+    memory: WorkflowMemory | None = None
     webhook: _Open | None = None

@@ -14,7 +14,7 @@ from ..errors import Problem
 from . import _types
 from ._conditions import ConditionSyntaxError, compile_condition
 from ._graph import meeting_points, outside_feeders, reachable, reverse
-from ._schema import END, LOOP_PREFIX, START
+from ._schema import END, LOOP_PREFIX, MEMORY_SCOPE_ALIASES, MEMORY_SCOPES, START
 from ._sourcemap import SourceMap, format_path
 from ._template import placeholders, private, reference
 
@@ -133,6 +133,45 @@ class _Checker:
             self.llm(node.get("llm"), (*base, "llm"))
             if "code" in node:
                 self.code(node, base)
+            if isinstance(node.get("memory"), dict):
+                self.memory(node, base)
+
+    def memory_scope(self, section: dict[str, Any], base: tuple[Any, ...]) -> None:
+        scopes = [*MEMORY_SCOPES, *MEMORY_SCOPE_ALIASES]
+        for key in ("scope", "default_scope"):
+            value = section.get(key)
+            if value is not None and value not in scopes:
+                self.add((*base, key), f"unknown memory scope `{value}`",
+                         did_you_mean(value, scopes) or f"scopes: {', '.join(MEMORY_SCOPES)}")
+
+    def memory_field(self, name: Any, path: tuple[Any, ...], *, key: bool = False) -> None:
+        if isinstance(name, str) and name not in self.fields:
+            self.add(path, f"memory field `{name}` is not a state field",
+                     did_you_mean(name, self.fields) or f"declare `{name}` under state.fields",
+                     key=key)
+
+    def memory(self, node: dict[str, Any], base: tuple[Any, ...]) -> None:
+        """A node's ``memory:``: known scope, state fields that exist, not on a map target."""
+        section, path = node["memory"], (*base, "memory")
+        self.memory_scope(section, path)
+        if node.get("id") in self.mapped:
+            self.add(path, f"`{node.get('id')}` runs once per item of a map, which cannot "
+                     "read or write memory", "give memory to the node before or after the map")
+        read, write = section.get("read"), section.get("write")
+        if isinstance(read, dict):
+            for field in read:
+                self.memory_field(field, (*path, "read", field), key=True)
+        for spec, name in ((read, "read"), (write, "write")):
+            if isinstance(spec, list):
+                for j, field in enumerate(spec):
+                    self.memory_field(field, (*path, name, j))
+        if isinstance(write, dict):
+            for memory_key, target in write.items():
+                where = (*path, "write", memory_key)
+                if isinstance(target, dict):
+                    self.memory_field(target.get("field"), (*where, "field"))
+                else:
+                    self.memory_field(target, where)
 
     def code(self, node: dict[str, Any], base: tuple[Any, ...]) -> None:
         """A code node: its Python parses, imports only allowed modules; its sandbox is known."""
@@ -385,6 +424,11 @@ class _Checker:
             shared = config.get("sandbox")  # every code node's defaults
             self.sandbox({k: v for k, v in shared.items() if k != "workers"}
                          if isinstance(shared, dict) else shared, ("config", "sandbox"))
+        for base in (("memory",), ("config", "memory")):
+            section = self.data.get(base[0]) if len(base) == 1 else (
+                config.get("memory") if isinstance(config, dict) else None)
+            if isinstance(section, dict):
+                self.memory_scope(section, base)
         self.state()
         self.nodes_()
         self.edges_()

@@ -10,6 +10,7 @@ LangGraph's ``config``; runs share nothing mutable.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 import warnings
@@ -21,7 +22,7 @@ from langgraph.errors import GraphBubbleUp
 from .._result import RunResult
 from ..config._schema import LOOP_PREFIX, Edge, Node
 from ..errors import AgentsMagicError, BudgetExceeded
-from . import _llm
+from . import _llm, _memory
 from ._compile import (CALLS, INTERNAL, LOOP_PASSES, MAP_ITEM, MAP_RESULTS, RoutingError, build,
                        compile_conditions, cyclic_nodes, gather_name)
 from ._mapitem import ItemFailed, invoke
@@ -39,7 +40,7 @@ class RunContext:
     def __init__(self, workflow: Any, sinks: Iterable[Sink], targets: dict[str, _llm.Target],
                  stream: bool, run_id: str | None, cache: _llm.Cache | None = None,
                  budget_usd: float | None = None, result_holder: list[RunResult] | None = None,
-                 max_concurrency: int | None = None) -> None:
+                 max_concurrency: int | None = None, memory_url: str | None = None) -> None:
         self.workflow = workflow
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.sinks = list(sinks)
@@ -59,6 +60,16 @@ class RunContext:
         self.reserved_usd = 0.0  # budget held by calls in flight
         self.started = time.time()
         self._broken_sinks: set[int] = set()
+        self.memory_url = memory_url  # the run store holding memory (None: the session's)
+        self._memory: Any = None
+
+    async def memory(self) -> Any:
+        """The run store's memory, opened (in a thread) on first use."""
+        if self._memory is None:
+            from ..store._memory import open_memory
+
+            self._memory = await asyncio.to_thread(open_memory, self.memory_url)
+        return self._memory
 
     def emit(self, event: RunEvent) -> None:
         for sink in self.sinks:
@@ -118,7 +129,7 @@ class RunContext:
                                row["duration_ms"], row["provider"], row["model"],
                                row["prompt_tokens"], row["completion_tokens"], row["cost_usd"],
                                outcome.cached, outcome.updates, outcome.prompt, outcome.response,
-                               row["attempts"], item=step.item))
+                               row["attempts"], _memory_reads(step), item=step.item))
 
     def failed(self, step: Step, status: str, kind: str, message: str, attempts: int) -> None:
         ended = time.time()
@@ -127,7 +138,11 @@ class RunContext:
         self.emit(NodeFailed(self.run_id, step.node.id, step.iteration, ended, step.started,
                              row["duration_ms"], row["provider"], row["model"], message, kind,
                              row["attempts"], row["prompt_tokens"], row["completion_tokens"],
-                             row["cost_usd"], status, item=step.item))
+                             row["cost_usd"], status, memory=_memory_reads(step), item=step.item))
+
+
+def _memory_reads(step: Step) -> tuple[dict[str, Any], ...]:
+    return tuple(step.memory.reads) if step.memory is not None else ()
 
 
 def _ctx(config: RunnableConfig) -> RunContext:
@@ -145,6 +160,7 @@ class _Facts:
         for edge in spec.edges:
             if edge.loop is not None:
                 self.loop_exits.setdefault(edge.loop.exit_to, []).append(edge.from_)
+        self.memory = _memory.plans(workflow) if any(n.memory for n in spec.nodes) else {}
 
 
 class _NodeFunction:
@@ -159,6 +175,7 @@ class _NodeFunction:
         self.passes_reset = {source: 0 for source in facts.loop_exits.get(node.id, ())}
         self.counts_loop = node.id in facts.loop_sources
         self.cyclic = node.id in facts.cyclic
+        self.memory = facts.memory.get(node.id)  # None: no memory, nothing to do
 
     def _start(self, run: RunContext, iteration: int, prior_calls: int,
                item: int | None = None) -> Step:
@@ -175,7 +192,9 @@ class _NodeFunction:
                 raise LoopLimitError(
                     f"node `{self.node.id}` would run a {step.iteration}th time, over "
                     f"config.execution.max_iterations={run.execution.max_iterations}")
-            return await self.runner.run(state, step)
+            if self.memory is None:
+                return await self.runner.run(state, step)
+            return await self._with_memory(self.memory, state, step)
         except asyncio.CancelledError:
             step.bill_cancelled_call()
             run.failed(step, "cancelled", "cancelled", "cancelled while running", 0)
@@ -187,6 +206,15 @@ class _NodeFunction:
             run.failed(step, "failed", getattr(exc, "kind", type(exc).__name__), str(exc),
                        getattr(exc, "attempts", 1))
             raise
+
+    async def _with_memory(self, plan: _memory.MemoryPlan, state: dict[str, Any],
+                           step: Step) -> NodeOutcome:
+        """Load the node's memory into state, run it, store what it writes once it succeeded."""
+        loaded, step.memory = await _memory.recall(plan, step.run, self.node.id)
+        outcome = await self.runner.run({**state, **loaded} if loaded else state, step)
+        updates = {**loaded, **outcome.updates}
+        await _memory.store(plan, step.run, self.node.id, {**state, **updates}, step.memory)
+        return dataclasses.replace(outcome, updates=updates) if loaded else outcome
 
     async def _item(self, state: dict[str, Any], run: RunContext, item: dict[str, Any]) -> dict[str, Any]:
         """One item of a map: its own execution (``item`` = index, iteration = index + 1); the
@@ -325,7 +353,8 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
                   fallback_llm: dict[str, Any] | None = None,
                   max_concurrency: int | None = None, checkpointer: Any = None,
                   resume: bool = False, answer: Any = None,
-                  spent_before: tuple[float, int] = (0.0, 0)) -> RunResult:
+                  spent_before: tuple[float, int] = (0.0, 0),
+                  memory_url: str | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult.
 
@@ -343,7 +372,7 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
     graph = compiled(workflow)
     ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, result_holder,
-                     max_concurrency)
+                     max_concurrency, memory_url)
     ctx.cost_usd, ctx.tokens = spent_before
     configurable: dict[str, Any] = {"am_ctx": ctx, "thread_id": ctx.run_id}
     options: dict[str, Any] = {}

@@ -25,6 +25,7 @@ from ._structured import OutputMismatch, OutputSpec
 from .events import NodeRetrying, TokenDelta
 
 if TYPE_CHECKING:
+    from ._memory import NodeMemoryIO
     from ._run import RunContext
 
 # Reply tokens reserved against a budget for a call whose model states no output limit.
@@ -66,6 +67,7 @@ class Step:
         self.usage = Usage()
         self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
         self.closed = False  # whether its closing event (finished or failed) was emitted
+        self.memory: NodeMemoryIO | None = None  # set for a node with memory
         # What executes the node, as events, rows and views name it.
         self.provider, self.model = ((self.target.provider, self.target.model) if self.target
                                      else ("sandbox", "python") if node.kind == "code" else ("", ""))
@@ -213,12 +215,15 @@ class CodeRunner:
         lim = from_section(section)
         retries = int(section.get("retries", 0))  # a code node is retried only if it asks
         cancel = threading.Event()
+        memory = step.memory
+        entries = memory.entries if memory is not None else None
         try:
             for attempt in range(1, retries + 2):
                 try:
                     done = await asyncio.to_thread(run_code, self.node.code or "", inputs,
                                                    lim.timeout_s, lim.memory_mb, cpu_s=lim.cpu_s,
-                                                   output_bytes=lim.output_bytes, cancel=cancel)
+                                                   output_bytes=lim.output_bytes, cancel=cancel,
+                                                   memory=entries)
                     break
                 except (SandboxTimeout, SandboxMemoryError, SandboxCodeError) as exc:
                     if attempt > retries:
@@ -235,6 +240,11 @@ class CodeRunner:
             # Say where the failing line is in the cell (or file), not only within `code`.
             raise type(exc)(f"{exc.reason} (line {exc.line} of `code`)",
                             line=first + exc.line - 1) from None
+        if memory is not None and entries is not None:
+            # What the code read is recorded; what it wrote is stored once the node succeeds.
+            memory.reads += [{"namespace": memory.namespace, "key": key, "found": found}
+                             for key, found in done["memory"]["reads"]]
+            memory.ops = done["memory"]["writes"]
         result = done["result"]
         if self.output.schema is None:
             text = result if isinstance(result, str) else json.dumps(result)

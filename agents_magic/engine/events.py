@@ -94,6 +94,7 @@ class NodeFinished:
     prompt: str = ""
     response: str = ""
     attempts: int = 1
+    memory: tuple[dict[str, Any], ...] = ()  # memory read: {namespace, key, found, field}
     item: int | None = None
 
 
@@ -120,6 +121,7 @@ class NodeFailed:
     cost_usd: float = 0.0
     status: str = "failed"  # failed | cancelled | interrupted
     prompt: str = ""
+    memory: tuple[dict[str, Any], ...] = ()  # memory read before it failed
     item: int | None = None
 
 

@@ -294,3 +294,40 @@ def mlflow_note(settings: Settings) -> Note:
              "MLflow logging is off: turn it on with `%config AgentsMagic.mlflow = True`.")
     return Note(f"{state}\nTo open the MLflow UI on it, run this in a terminal:\n"
                 f"`{mlflow_ui_command(settings)}`", kind="ok" if settings.mlflow else "info")
+
+
+def memory_command(args: Any, settings: Settings, namespace: Mapping[str, Any]) -> Any:
+    """``%workflow memory ACTION``: entries as a DataFrame, one value, or a note of the change."""
+    from .. import _memory_api as mem
+
+    url = settings.resolved_storage_url
+    action, key = args.action, args.key
+    where = {"scope": args.scope, "workflow": args.workflow, "node": args.node}
+    if action == "list":
+        return mem.memory(**where, url=url)
+    if action == "reads":
+        return mem.reads(key, url=url)
+    if action == "clear":
+        if not args.all and args.scope is None:
+            raise UsageError("clear what? give --scope global|workflow|node (with --workflow W "
+                             "and --node N), or --all for every entry")
+        count = mem.clear(**where, everything=args.all, url=url)
+        return Note(f"removed {count} memory entr{'y' if count == 1 else 'ies'}", kind="ok")
+    if not key:
+        raise UsageError(f"`%workflow memory {action}` needs a KEY")
+    scope = mem.infer_scope(args.scope, args.workflow, args.node)
+    label = f"{scope} memory" + (f" of `{args.workflow}`" if scope != "global" else "") + (
+        f" node `{args.node}`" if scope == "node" else "")
+    if action == "get":
+        return mem.get(key, **where, url=url)
+    if action == "delete":
+        found = mem.delete(key, **where, url=url)
+        return Note(f"deleted `{key}` from {label}" if found else f"`{key}` is not in {label}",
+                    kind="ok" if found else "warn")
+    if args.value is None:
+        raise UsageError("`%workflow memory set` needs a KEY and a VALUE (a JSON/YAML literal, "
+                         "or $var from the notebook)")
+    values, _ = _namespace.parse_inputs([f"value={args.value}"], namespace)
+    mem.set_value(key, values["value"], **where, ttl=args.ttl, url=url)
+    ttl = f" for {args.ttl:g} s" if args.ttl else ""
+    return Note(f"stored `{key}` in {label}{ttl}", kind="ok")

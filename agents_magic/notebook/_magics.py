@@ -52,11 +52,14 @@ SUBCOMMANDS = {
     "show-run": "one recorded run in full: inputs, outputs, each node's prompt and response",
     "resume": "continue a failed or cancelled run from the node where it stopped",
     "mlflow": "whether runs are logged to MLflow, and the command that opens its UI",
+    "memory": "persistent memory: list, get, set, delete or clear entries; what a run read",
     "help": "this help, or one subcommand's usage",
 }
 # The same as agents_magic._reports.COST_BY (a test checks), repeated to keep %load_ext light.
 COST_BY = ("provider", "model", "node", "workflow")
 RUN_STATUSES = ("succeeded", "failed", "cancelled", "budget_exceeded", "running")
+MEMORY_ACTIONS = ("list", "get", "set", "delete", "clear", "reads")
+MEMORY_SCOPES = ("global", "workflow", "node", "agent")  # as config._schema, kept light here
 USAGE = """\
 %%workflow NAME [-i K=V ...] [--model M] [--provider P] [--no-run] [--dry-run] [--no-cache]
            [--out VAR] [--quiet]
@@ -78,6 +81,9 @@ USAGE = """\
                                   {profile}
 %workflow show-run [RUN_ID]       {show-run}
 %workflow mlflow                  {mlflow}
+%workflow memory list|get KEY|set KEY VALUE|delete KEY|clear|reads [RUN_ID]
+           [--scope global|workflow|node] [--workflow W] [--node N] [--ttl S] [--all]
+                                  {memory}
 %workflow help [SUBCOMMAND]
 
 Input values are JSON/YAML literals (n=3, tags='[a, b]', text="two words");
@@ -165,6 +171,17 @@ def _share(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """argparse type of ``--ttl``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ArgumentTypeError(f"expected a positive number of seconds, got `{text}`")
+    return value
+
+
 def _when(text: str) -> str:
     """argparse type of ``--since``: checked now, so a typo gets the usage line."""
     from .._reports import ReportError, _since_ts
@@ -225,6 +242,18 @@ PARSERS = {
                                      "help": "a fixed workflow defined here (same node ids)"}),
                       *_LLM, *_RUN_OUTPUT),
     "mlflow": _parser("workflow mlflow"),
+    "memory": _parser("workflow memory",
+                      (("action",), {"choices": MEMORY_ACTIONS, "help": "what to do"}),
+                      (("key",), {"nargs": "?", "help": "a memory key (reads: a run id)"}),
+                      (("value",), {"nargs": "?", "help": "set: a JSON/YAML literal"}),
+                      (("--scope",), {"choices": MEMORY_SCOPES, "help": (
+                          "global, workflow or node (default: node with --node, workflow with "
+                          "--workflow, else global)")}),
+                      (("-w", "--workflow"), {"metavar": "W", "help": "a workflow's name"}),
+                      (("--node",), {"metavar": "N", "help": "a node id (with --workflow)"}),
+                      (("--ttl",), {"type": _seconds, "metavar": "S",
+                                    "help": "set: the entry expires after S seconds"}),
+                      (("--all",), {"action": "store_true", "help": "clear: all memory"})),
     "help": _parser("workflow help", (("subcommand",), {"nargs": "?", "help": "a subcommand"})),
 }
 
@@ -496,6 +525,12 @@ class AgentsMagic(Magics):
             if result.ok:
                 return None
         return result
+
+    def _cmd_memory(self, words: list[str]) -> Any:
+        from . import _commands
+
+        return _commands.memory_command(_parse(PARSERS["memory"], words), self.settings,
+                                        self.shell.user_ns if self.shell else {})
 
     def _cmd_mlflow(self, words: list[str]) -> Any:
         from . import _commands

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from . import _protocol
@@ -31,6 +32,11 @@ REPLY_MARGIN = 65536  # bytes a reply may carry beyond the output limit (error t
 CANCEL_POLL_S = 0.02  # how often a waiting call looks at its cancel event
 # All a worker gets from the kernel's environment: nothing secret, nothing that changes Python.
 WORKER_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}
+# The worker runs the very agents_magic the kernel imported (a source checkout too), isolated
+# (-I: no environment, no user site) with only that package's directory added to its path.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+WORKER_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); "
+               "from agents_magic.sandbox._worker import main; main()")
 
 
 class Cancelled(Exception):
@@ -43,7 +49,7 @@ class Worker:
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="am-sandbox-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "agents_magic.sandbox._worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-I", "-c", WORKER_MAIN, PACKAGE_ROOT], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.dir,
             env={**WORKER_ENV, "HOME": self.dir, "TMPDIR": self.dir}, close_fds=True,
             start_new_session=True)
@@ -148,20 +154,27 @@ atexit.register(POOL.close)
 
 def run_code(code: str, inputs: Any = None, timeout_s: float | None = None,
              memory_mb: int | None = None, *, preset: str | None = None, cpu_s: float | None = None,
-             output_bytes: int | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+             output_bytes: int | None = None, cancel: threading.Event | None = None,
+             memory: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``code`` in a sandboxed worker with ``inputs`` bound to a dict named ``inputs``.
 
     Returns ``{"result": <the code's `result`, plain data>, "stdout": <printed text>}``; raises
     a :class:`SandboxError` subclass when the code is blocked, too slow, too big or fails.
     Setting ``cancel`` (from another thread) kills the worker within a few milliseconds.
+
+    With ``memory`` (memory entries by key, plain data) the code also gets a ``memory`` object
+    (``get``/``set``/``append``/``add``), and the reply has ``"memory": {"reads": [[key, found]],
+    "writes": [[mode, key, value, keep]]}``: the writes are for the caller to store.
     """
     lim = limits(preset, timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s, output_bytes=output_bytes)
     try:
         job = {"code": code, "inputs": json.loads(json.dumps({} if inputs is None else inputs)),
                "cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "output_bytes": lim.output_bytes,
                "seed": secrets.randbits(64)}
+        if memory is not None:
+            job["memory"] = json.loads(json.dumps(dict(memory)))
     except (TypeError, ValueError) as exc:
-        raise SandboxError(f"code inputs must be plain data (JSON-like): {exc}") from None
+        raise SandboxError(f"code inputs and memory must be plain data (JSON-like): {exc}") from None
     worker = POOL.take()
     try:
         reply = worker.call(job, lim.timeout_s, cancel)
@@ -189,4 +202,20 @@ def run_code(code: str, inputs: Any = None, timeout_s: float | None = None,
         line = reply.get("line")
         raise kind(str(reply.get("message")), line=line if isinstance(line, int) else None)
     POOL.give_back(worker)
-    return {"result": reply.get("result"), "stdout": str(reply.get("stdout") or "")}
+    done = {"result": reply.get("result"), "stdout": str(reply.get("stdout") or "")}
+    if memory is not None:
+        done["memory"] = _memory_reply(reply.get("memory"))
+    return done
+
+
+def _memory_reply(report: Any) -> dict[str, Any]:
+    """The worker's memory report, checked: reads ``[(key, found)]``, writes
+    ``[(mode, key, value, keep)]``."""
+    report = report if isinstance(report, dict) else {}
+    reads = [(str(k), bool(found)) for k, found in report.get("reads") or []]
+    writes = []
+    for mode, key, value, keep in report.get("writes") or []:
+        if mode not in ("set", "append", "add") or not isinstance(key, str):
+            raise SandboxError(f"the sandbox worker sent back an invalid memory write {mode!r}")
+        writes.append((mode, key, value, keep if isinstance(keep, int) else None))
+    return {"reads": reads, "writes": writes}

@@ -21,6 +21,7 @@ from typing import Any
 
 from RestrictedPython import compile_restricted_exec
 
+from ..store._memory_ops import MISSING, MemoryValueError, combine
 from . import _policy, _protocol
 from ._guards import FILENAME, Job, make_globals
 
@@ -35,29 +36,83 @@ class ResultError(TypeError):
     """``result`` is not plain data."""
 
 
-def plain(value: Any, depth: int = 0) -> Any:
+def plain(value: Any, depth: int = 0, what: str = "`result`") -> Any:
     """``value`` as JSON-like data, or ``TypeError`` naming what is not."""
     if depth > MAX_DEPTH:
-        raise ResultError(f"`result` is nested more than {MAX_DEPTH} levels deep")
+        raise ResultError(f"{what} is nested more than {MAX_DEPTH} levels deep")
     if value is None or type(value) in (bool, str, float):
         return value
     if isinstance(value, (str, float)):
         return (str if isinstance(value, str) else float)(value)
     if isinstance(value, int):
         if value.bit_length() > 4000:
-            raise ResultError("`result` holds an integer too large to send back (over 4000 bits)")
+            raise ResultError(f"{what} holds an integer too large to send back (over 4000 bits)")
         return int(value)
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise ResultError(f"`result` has a dict key of type `{type(key).__name__}`; use str keys")
-            out[key if type(key) is str else json.dumps(plain(key, depth + 1))] = plain(item, depth + 1)
+                raise ResultError(f"{what} has a dict key of type `{type(key).__name__}`; use str keys")
+            out[key if type(key) is str else json.dumps(plain(key, depth + 1, what))] = plain(
+                item, depth + 1, what)
         return out
     if isinstance(value, (list, tuple, set, frozenset)) or type(value).__name__ == "deque":
-        return [plain(item, depth + 1) for item in value]
-    raise ResultError(f"`result` must be plain data (dict, list, str, int, float, bool, None), "
-                    f"got `{type(value).__name__}`")
+        return [plain(item, depth + 1, what) for item in value]
+    raise ResultError(f"{what} must be plain data (dict, list, str, int, float, bool, None), "
+                      f"got `{type(value).__name__}`")
+
+
+class Memory:
+    """``memory`` in a code node: the node's entries, handed in as plain data. Writes are
+    only collected; the kernel stores them once the code has succeeded. Code reaches nothing
+    but the methods below (names starting with ``_`` are refused by the attribute guard)."""
+
+    def __init__(self, entries: dict[str, Any]) -> None:
+        self._entries = entries
+        self._reads: dict[str, bool] = {}
+        self._writes: list[list[Any]] = []
+
+    @staticmethod
+    def _key(key: Any) -> str:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"a memory key must be a non-empty str, got {key!r}")
+        return key
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The stored value of ``key`` (as this code last wrote it), or ``default``."""
+        key = self._key(key)
+        self._reads.setdefault(key, key in self._entries)
+        return self._entries.get(key, default)
+
+    def _write(self, mode: str, key: str, value: Any, keep: int | None = None) -> Any:
+        key = self._key(key)
+        try:  # a plain TypeError: reported with the code's line, unlike a bad `result`
+            value = plain(value, what=f"memory `{key}`")
+            new = combine(mode, self._entries.get(key, MISSING), value, keep)
+        except ResultError as exc:
+            raise TypeError(str(exc)) from None
+        except MemoryValueError as exc:
+            raise TypeError(f"memory `{key}`: {exc}") from None
+        self._entries[key] = new
+        self._writes.append([mode, key, value, keep])
+        return new
+
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` (plain data) under ``key``."""
+        self._write("set", key, value)
+
+    def append(self, key: str, item: Any, keep: int | None = None) -> list[Any]:
+        """Append ``item`` to the list under ``key`` (keeping the last ``keep``); the new list."""
+        if keep is not None and (not isinstance(keep, int) or keep < 1):
+            raise ValueError("keep must be a positive int")
+        return self._write("append", key, item, keep)  # type: ignore[no-any-return]
+
+    def add(self, key: str, amount: float = 1) -> float:
+        """Add ``amount`` to the number under ``key``; the new number."""
+        return self._write("add", key, amount)  # type: ignore[no-any-return]
+
+    def _report(self) -> dict[str, Any]:
+        return {"reads": [[k, found] for k, found in self._reads.items()], "writes": self._writes}
 
 
 def compile_code(code: str) -> tuple[Any, dict[str, Any] | None]:
@@ -118,7 +173,11 @@ def execute(job_data: dict[str, Any]) -> dict[str, Any]:
         except (RecursionError, ValueError) as exc:
             code_obj, problem = None, {"error": "code", "line": None, "message":
                                        f"the code cannot be compiled: {describe(exc)}"}
-        reply = problem or run_limited(code_obj, make_globals(job, job_data["inputs"]), job, memory_mb)
+        namespace = make_globals(job, job_data["inputs"])
+        memory = None
+        if job_data.get("memory") is not None:
+            memory = namespace["memory"] = Memory(job_data["memory"])
+        reply = problem or run_limited(code_obj, namespace, job, memory_mb, memory)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -129,10 +188,14 @@ def execute(job_data: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def run_limited(code_obj: Any, namespace: dict[str, Any], job: Job, memory_mb: int) -> dict[str, Any]:
+def run_limited(code_obj: Any, namespace: dict[str, Any], job: Job, memory_mb: int,
+                memory: Memory | None = None) -> dict[str, Any]:
     try:
         exec(code_obj, namespace)
-        return {"result": plain(namespace.get("result")), "stdout": "".join(job.parts)}
+        reply = {"result": plain(namespace.get("result")), "stdout": "".join(job.parts)}
+        if memory is not None:
+            reply["memory"] = memory._report()
+        return reply
     except MemoryError:
         return {"error": "memory", "message": f"the code needed more than its {memory_mb} MB of memory",
                 "line": None}

@@ -21,6 +21,9 @@ from ._redact import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 MAX_TEXT = 20_000
+#: Key of ``node_executions.outputs`` listing the memory a node read: ``[{namespace, key,
+#: found, field}]`` (kept beside the outputs, so no schema change is needed).
+MEMORY_READ_KEY = "_memory_read"
 WRITE_ATTEMPTS = 3
 _RECORDED = (RunStarted, NodeFinished, NodeFailed, RunFinished)
 
@@ -232,6 +235,9 @@ class StoreSink:
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
                        cached=False, prompt=None, response=None, outputs=None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
+        if event.memory:
+            row["outputs"] = {**(row["outputs"] or {}),
+                              MEMORY_READ_KEY: self._json(list(event.memory))}
         return row
 
     def _finish_row(self, event: RunFinished) -> dict[str, Any]:

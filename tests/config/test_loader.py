@@ -78,7 +78,7 @@ nodes:
   - id: styler
     prompt: "Pick a style for {state.topic}"
     outputs: [style]
-    memory: {load: [preferred_style], save: [style]}
+    memory: {read: {style: preferred_style}, write: [style]}
   - id: write
     prompt: |
       Write about {subject} in the style {{ {look} }}.
@@ -480,7 +480,7 @@ def test_later_feature_config_sections_are_kept(full):
     assert _extra(cfg.observability) == {
         "mlflow": {"enabled": True, "tracking_uri": "file:./mlruns", "experiment": "research"}}
     assert cfg.observability.mlflow["experiment"] == "research"
-    assert _extra(cfg.memory) == {"enabled": True, "default_ttl": 3600}
+    assert (cfg.memory.enabled, cfg.memory.default_ttl) == (True, 3600)
     assert _extra(cfg.profiling) == {"bottleneck_threshold": 0.5}
     assert _extra(cfg.sandbox) == {"preset": "medium", "workers": 2}
     assert [v["name"] for v in cfg.ab_test.variants] == ["short", "warm"]
@@ -493,7 +493,8 @@ def test_later_feature_node_keys_are_kept(full):
     by_id = {n.id: n for n in full.spec.nodes}
     assert by_id["research"].tools == ["web_search", {"name": "read_file", "allowed_dirs": ["data"]}]
     assert by_id["research"].output_schema.type == "list[str]"
-    assert by_id["styler"].memory == {"load": ["preferred_style"], "save": ["style"]}
+    assert by_id["styler"].memory.read == {"style": "preferred_style"}
+    assert by_id["styler"].memory.write == ["style"]
     count = by_id["count"]
     assert count.prompt is None
     assert count.code == "result = {'words': len(inputs['draft'].split())}"
@@ -536,8 +537,6 @@ def test_unimplemented_sections_warn_once_naming_each_line(full):
 
     assert full.warnings == [
         f"line {line('    tools:')}: `nodes[1].tools` is not implemented yet and is ignored",
-        f"line {line('    memory:')}: `nodes[2].memory` is not implemented yet and is ignored",
-        f"line {line('  memory:')}: `config.memory` is not implemented yet and is ignored",
     ]
     with pytest.warns(AgentsMagicWarning) as caught:
         agents_magic.load(FULL, line_offset=1)

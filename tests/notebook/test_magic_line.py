@@ -111,7 +111,7 @@ def complete(shell, line):
 def test_tab_completion(defined):
     assert sorted(complete(defined, "%workflow ")) == sorted(
         ["list", "show", "graph", "run", "validate", "export", "estimate", "runs", "cost",
-         "profile", "show-run", "resume", "mlflow", "help"])
+         "profile", "show-run", "resume", "mlflow", "memory", "help"])
     assert complete(defined, "%workflow sh") == ["show", "show-run"]
     assert sorted(complete(defined, "%workflow graph ")) == ["review", "summarize"]
     assert complete(defined, "%workflow run su") == ["summarize"]

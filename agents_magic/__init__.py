@@ -13,7 +13,7 @@ __all__ = [
     "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
-    "memory",
+    "memory", "tool",
 ]
 
 _LAZY = {
@@ -38,6 +38,7 @@ _LAZY = {
     "profile_figure": "agents_magic._reports",
     "estimate": "agents_magic._estimate",
     "memory": "agents_magic._memory_api",
+    "tool": "agents_magic.tools._function",
 }
 
 

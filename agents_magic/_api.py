@@ -25,7 +25,7 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
                sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                api_base: str | None = None, stream: bool = False, run_id: str | None = None,
                cache: bool | None = None, persist: bool = True, budget_usd: float | None = None,
-               settings: Settings | None = None,
+               settings: Settings | None = None, tools: Any = None,
                _result_holder: list[RunResult] | None = None) -> RunResult:
     """Run a workflow in the current event loop.
 
@@ -50,18 +50,31 @@ async def arun(workflow: Workflow | str | os.PathLike[str], inputs: dict[str, An
         then the session setting).
     settings
         The session settings the run reads, once (default: the session's).
+    tools
+        Functions the nodes' ``tools:`` name, for this run: a mapping name → function, or a
+        list of functions and :class:`~agents_magic.tools.Tool` objects (over those given to
+        :func:`load`).
 
     Raises
     ------
     ConfigError, InputError, ProviderError
-        Before any LLM call, when the workflow, inputs or LLM settings are unusable.
+        Before any LLM call, when the workflow, inputs, tools or LLM settings are unusable.
     """
     from .engine._run import execute
 
     wf = _workflow(workflow)
     options = await _run_options(wf, sinks, cache, persist, budget_usd, settings)
     return await execute(wf, inputs, model=model, provider=provider, api_base=api_base,
-                         stream=stream, run_id=run_id, result_holder=_result_holder, **options)
+                         stream=stream, run_id=run_id, result_holder=_result_holder,
+                         tools=_functions(tools), **options)
+
+
+def _functions(tools: Any) -> Any:
+    if tools is None:
+        return None
+    from .tools._registry import functions_of
+
+    return functions_of(tools)
 
 
 async def _run_options(wf: Workflow, sinks: Iterable[Sink], cache: bool | None, persist: bool,
@@ -104,7 +117,7 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
                   sinks: Iterable[Sink] = (), model: str | None = None, provider: str | None = None,
                   api_base: str | None = None, stream: bool = False, cache: bool | None = None,
                   budget_usd: float | None = None, settings: Settings | None = None,
-                  answer: Any = None,
+                  answer: Any = None, tools: Any = None,
                   _result_holder: list[RunResult] | None = None) -> RunResult:
     """Continue a failed, cancelled, over-budget or interrupted run from the node where it
     stopped (``answer`` is what an interrupted node asked for).
@@ -113,7 +126,8 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
     run keeps its id and record, marked resumed, and its totals add what this attempt spends to
     what the earlier ones did. ``workflow`` may be a fixed version of the run's workflow (same
     node ids); by default the workflow recorded with the run is used. ``model``, ``provider``
-    and ``api_base`` override every node's LLM as in :func:`arun`.
+    and ``api_base`` override every node's LLM, and ``tools`` supplies functions, as in
+    :func:`arun`.
     """
     from ._reports import show_run
     from ._settings import resolve
@@ -138,7 +152,7 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
     options = await _run_options(wf, sinks, cache, True, budget_usd, settings)
     result = await execute(wf, record["inputs"], model=model, provider=provider, api_base=api_base,
                            stream=stream, run_id=record["run_id"], result_holder=_result_holder,
-                           resume=True, answer=answer, spent_before=(record["cost_usd"] or 0.0,
+                           resume=True, answer=answer, tools=_functions(tools), spent_before=(record["cost_usd"] or 0.0,
                                                       record["total_tokens"] or 0), **options)
     earlier = [{c: row.get(c) for c in NODE_COLUMNS} for row in record["nodes"]]
     result.node_rows[:0] = earlier

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .engine.events import execution_label
+from .engine.events import TOOL_CALLS_KEY, execution_label
 from .errors import AgentsMagicError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ RUN_COLUMNS = ["run_id", "workflow", "status", "started_at", "finished_at", "dur
                "experiment", "variant", "workflow_hash"]
 PROFILE_COLUMNS = ["run_id", "node_id", "iteration", "item", "status", "cached", "provider", "model",
                    "start_ms", "end_ms", "duration_ms", "share", "bottleneck", "lane",
-                   "cost_usd", "prompt_tokens", "completion_tokens"]
+                   "cost_usd", "prompt_tokens", "completion_tokens", "tool_calls"]
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _COLOURS = {"normal": "#0969da", "bottleneck": "#cf222e", "cached": "#8c959f",
@@ -297,7 +297,8 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
             "model": row["model"], "start_ms": start_ms, "end_ms": start_ms + duration,
             "duration_ms": duration, "share": share, "bottleneck": share > threshold,
             "lane": 0, "cost_usd": 0.0 if row["cached"] else float(row["cost_usd"] or 0.0),
-            "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]})
+            "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
+            "tool_calls": len(tool_calls(row))})
     for record, lane in zip(records, _lanes([(r["start_ms"], r["end_ms"]) for r in records])):
         record["lane"] = lane
     frame = pd.DataFrame(records, columns=PROFILE_COLUMNS)
@@ -305,6 +306,17 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
     frame.attrs.update(run_id=run.run_id, workflow=run.workflow, status=run.status,
                        duration_ms=float(total or 0.0), threshold=float(threshold))
     return frame
+
+
+def tool_calls(row: dict[str, Any], pop: bool = False) -> list[dict[str, Any]]:
+    """The tool calls stored with a node execution (under ``outputs``, see ``sinks._store``)."""
+    outputs = row.get("outputs")
+    if not isinstance(outputs, dict):
+        return []
+    calls = outputs.pop(TOOL_CALLS_KEY, []) if pop else outputs.get(TOOL_CALLS_KEY, [])
+    if pop and not outputs and row.get("status") != "succeeded":
+        row["outputs"] = None  # only the tool calls were stored
+    return list(calls or [])
 
 
 def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any]:
@@ -327,6 +339,7 @@ def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any
     for node in nodes:
         node.pop("id", None)
         node.pop("run_id", None)
+        node["tool_calls"] = tool_calls(node, pop=True)
     return {"run_id": run.run_id, "workflow": run.workflow, "status": run.status,
             "inputs": run.inputs or {}, "outputs": run.outputs or {}, "error": run.error,
             "warnings": run.warnings or [], "started_at": run.started_at,

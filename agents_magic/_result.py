@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 NODE_COLUMNS = ["node_id", "iteration", "item", "status", "model", "provider", "prompt_tokens",
                 "completion_tokens", "cost_usd", "duration_ms", "started_at", "cached", "attempts",
-                "error"]
+                "error", "tool_calls"]
 
 
 @dataclass

@@ -6,25 +6,27 @@ import hashlib
 import html
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import _types
 from .config._loader import parse_spec, read_source, unimplemented
 from .config._schema import WorkflowSpec
 from .config._validate import did_you_mean
-from .errors import AgentsMagicWarning, InputError
+from .errors import AgentsMagicWarning, ConfigError, InputError
 
 if TYPE_CHECKING:
     from ._result import RunResult
+    from .config._sourcemap import SourceMap
 
 
-def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: str | None = None) -> Workflow:
+def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: str | None = None,
+         tools: Mapping[str, Any] | Iterable[Any] | None = None) -> Workflow:
     """Load a workflow from YAML text or a ``.yaml`` path.
 
     The text must be UTF-8, at most 4,000,000 characters, with lists and mappings nested at most
-    50 levels deep. Sections that are accepted but not implemented yet (``tools``,
-    ``memory``) are listed in :attr:`Workflow.warnings` and reported once as an
+    50 levels deep. Sections that are accepted but not implemented yet (``memory``,
+    ``config.tools``) are listed in :attr:`Workflow.warnings` and reported once as an
     :class:`~agents_magic.errors.AgentsMagicWarning`.
 
     Parameters
@@ -35,6 +37,11 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
         Added to every reported line (a notebook cell's magic line counts as one).
     name
         Overrides ``flow.name``.
+    tools
+        The functions the nodes' ``tools:`` name (a mapping name → function, or a list of
+        functions and :class:`~agents_magic.tools.Tool` objects), kept for every run. With it,
+        an unknown tool name is reported here; without it, when the workflow runs (before any
+        call), where ``run(..., tools=...)`` may still supply it.
 
     Raises
     ------
@@ -43,7 +50,15 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
     """
     text, source = read_source(text_or_path)
     spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
+    from .tools._registry import bind, functions_of
+
     workflow = Workflow(spec, text, source=source, name=name, warnings=unimplemented(spec, smap))
+    workflow.source_map = smap
+    workflow.functions = functions_of(tools) if tools is not None else None
+    if any(node.tools for node in spec.nodes):
+        _, problems = bind(spec, smap, workflow.functions)
+        if problems:
+            raise ConfigError(problems, source if source != "<string>" else "")
     workflow.code_lines = {node.id: smap.block_start(("nodes", i, "code"))[0]
                            for i, node in enumerate(spec.nodes) if node.code is not None}
     if workflow.warnings:
@@ -65,6 +80,9 @@ class Workflow:
         self.name = name or spec.flow.name
         self.warnings = list(warnings)
         self.code_lines: dict[str, int] = {}  # where each code node's `code` starts in the text
+        self.source_map: SourceMap | None = None  # lines of the text's parts, for later problems
+        # Where the nodes' tools come from at run time (a mapping or the notebook's namespace).
+        self.functions: Mapping[str, Any] | None = None
         self._compiled: dict[Any, Any] = {}
 
     @property

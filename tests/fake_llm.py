@@ -19,8 +19,8 @@ message contents), ``times`` (uses left; absent = unlimited), ``delay_ms`` (adde
 the global latency) and at most one behaviour: ``hang``, ``disconnect`` (close the
 connection without a reply), ``status`` (with optional ``headers``, ``message``, ``type``,
 ``code``), ``raw_body``, ``tool_calls`` (a list of ``{"name", "arguments"}``; such a rule
-only applies to requests that send ``tools``) or ``content`` (a string, or a list of strings
-cycled through). Streamed replies also take ``stream_interval_ms`` (a pause before each
+only applies to requests that send ``tools`` without ``tool_choice: "none"``) or ``content``
+(a string, or a list of strings cycled through). Streamed replies also take ``stream_interval_ms`` (a pause before each
 event), ``cut_stream`` (end the body cleanly after that many events: no finish reason, no
 ``[DONE]``) and ``drop_stream`` (drop the connection after that many events). A content
 rule with ``echo_header`` (a header name) appends that request header's value to the reply.
@@ -370,7 +370,8 @@ class FakeServer:
         self.log.append({**req, "path": path, "headers": headers})
         messages = [m for m in req.get("messages") or [] if isinstance(m, dict)]
         texts = [_text(m.get("content")) for m in messages]
-        rule = self.pick_rule("\n".join(texts), bool(req.get("tools"))) or {}
+        may_call = bool(req.get("tools")) and req.get("tool_choice") != "none"
+        rule = self.pick_rule("\n".join(texts), may_call) or {}
         early = await self.before_reply(rule)
         if early is not None:
             return early

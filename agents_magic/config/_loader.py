@@ -20,7 +20,7 @@ from ._sourcemap import SourceMap, StructureError, format_path, parse
 from ._syntax import explain
 
 MAX_TEXT_CHARS = 4_000_000
-UNIMPLEMENTED = ("tools",)  # parsed and kept, not yet acted on
+UNIMPLEMENTED = ("tools",)  # config sections parsed and kept, not yet acted on
 # configurable-agents memory keys that are accepted and not acted on.
 MEMORY_UNUSED = ("max_entries", "extract_facts", "extraction_model")
 _MESSAGES = {
@@ -238,9 +238,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list
 
 def unimplemented(spec: WorkflowSpec, smap: SourceMap) -> list[str]:
     """One note per section that is parsed but not acted on yet, with its line."""
-    found = [("nodes", i, name) for i, node in enumerate(spec.nodes)
-             for name in UNIMPLEMENTED if getattr(node, name) is not None]
-    found += [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
+    found = [("config", name) for name in UNIMPLEMENTED if getattr(spec.config, name) is not None]
     sections = [(("nodes", i, "memory"), node.memory) for i, node in enumerate(spec.nodes)]
     sections += [(("memory",), spec.memory), (("config", "memory"), spec.config.memory)]
     unused = [(*base, key) for base, section in sections if section is not None

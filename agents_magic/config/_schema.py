@@ -186,6 +186,17 @@ class WorkflowMemory(_MemoryCommon):
     default_ttl: float | None = Field(None, gt=0)
 
 
+class ToolRef(_Strict):
+    """A node's tool: a built-in tool or a notebook function, by name (configurable-agents form)."""
+
+    name: str
+    config: dict[str, Any] | None = Field(
+        None, description="The built-in tool's settings, or fixed keyword arguments of a function.")
+    on_error: Literal["continue", "fail"] = Field(
+        "continue", description="When a call fails: tell the model (it may try again), or fail "
+                                "the node.")
+
+
 class Node(_Strict):
     id: str
     name: str | None = None
@@ -195,7 +206,11 @@ class Node(_Strict):
     output_schema: OutputSchema = Field(default_factory=OutputSchema)
     llm: LLMSettings | None = None
     inputs: dict[str, str] | None = None
-    tools: list[Any] | None = None
+    tools: list[str | ToolRef] | None = None
+    max_tool_steps: int = Field(8, gt=0, description="Rounds of tool calls before the limit.")
+    on_tool_limit: Literal["fail", "answer"] = Field(
+        "fail", description="At max_tool_steps: fail the node, or ask the model to answer with "
+                            "what it has (no more tools).")
     code: str | None = None
     sandbox: Any = None
     memory: NodeMemory | None = None
@@ -220,6 +235,11 @@ class Node(_Strict):
     def kind(self) -> str:
         """Which runner executes the node: ``code`` or ``llm``."""
         return "code" if self.code is not None else "llm"
+
+    @property
+    def tool_refs(self) -> list[ToolRef]:
+        """``tools`` with plain names as :class:`ToolRef`."""
+        return [ToolRef(name=t) if isinstance(t, str) else t for t in self.tools or ()]
 
     @model_validator(mode="after")
     def _prompt_or_code(self) -> Node:

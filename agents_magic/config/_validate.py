@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from typing import Any
 
 from ..errors import Problem
@@ -21,6 +22,9 @@ from ._template import placeholders, private, reference
 MAP_LOCALS = ("item", "index")  # what a map target's prompt may read besides the state
 PROVIDERS = ("openai", "anthropic", "google", "gemini", "ollama", "mock", "azure", "groq",
              "mistral", "bedrock", "vertex_ai", "openrouter", "together_ai", "deepseek", "xai")
+
+
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what providers accept as a function name
 
 
 def did_you_mean(word: Any, choices: Any) -> str:
@@ -135,6 +139,8 @@ class _Checker:
                 self.code(node, base)
             if isinstance(node.get("memory"), dict):
                 self.memory(node, base)
+            if isinstance(node.get("tools"), list):
+                self.tools(node, base)
 
     def memory_scope(self, section: dict[str, Any], base: tuple[Any, ...]) -> None:
         scopes = [*MEMORY_SCOPES, *MEMORY_SCOPE_ALIASES]
@@ -172,6 +178,24 @@ class _Checker:
                     self.memory_field(target.get("field"), (*where, "field"))
                 else:
                     self.memory_field(target, where)
+
+    def tools(self, node: dict[str, Any], base: tuple[Any, ...]) -> None:
+        """Tool names a provider accepts, each once, on an LLM node."""
+        if "code" in node and node["tools"]:
+            self.add((*base, "tools"), "a code node cannot call tools",
+                     "give the tools to an LLM node (one with `prompt` and no `code`)", key=True)
+            return
+        seen: set[str] = set()
+        for j, entry in enumerate(node["tools"]):
+            name = entry.get("name") if isinstance(entry, dict) else entry
+            path = (*base, "tools", j) if isinstance(entry, str) else (*base, "tools", j, "name")
+            if not isinstance(name, str):
+                continue  # pydantic reports the shape
+            if not TOOL_NAME.fullmatch(name):
+                self.add(path, f"tool name `{name}` must be 1-64 letters, digits, `_` or `-`")
+            elif name in seen:
+                self.add(path, f"tool `{name}` is listed twice", "list each tool once")
+            seen.add(name)
 
     def code(self, node: dict[str, Any], base: tuple[Any, ...]) -> None:
         """A code node: its Python parses, imports only allowed modules; its sandbox is known."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
-                             RunStarted)
+                             RunStarted, ToolCalled)
 
 MIN_INTERVAL_S = 0.1  # at most ~10 redraws a second, like tqdm
 TICK_S = 1.0  # while a node runs, redraw its elapsed time this often
@@ -53,6 +53,7 @@ class _Row:
     cost_usd: float = 0.0
     tokens: int = 0
     detail: str = ""
+    tools: int = 0  # tool calls so far
 
     @property
     def label(self) -> str:
@@ -82,6 +83,13 @@ def failure_text(event: NodeFailed, limit: int = 300) -> str:
         error = error[len(event.kind) + 2:]
     tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
     return f"{kind_text(event.kind)}{tries}: {_one_line(error, limit)}"
+
+
+def tool_text(event: ToolCalled) -> str:
+    """One tool call: ``tool lookup(city='Paris') → 2100000 (3 ms)`` or ``… ✗ error``."""
+    args = _one_line(", ".join(f"{k}={v!r}" for k, v in event.arguments.items()), 60)
+    outcome = f"✗ {_one_line(event.error, 80)}" if event.error else f"→ {_one_line(event.result, 60)}"
+    return f"tool {event.tool}({args}) {outcome} ({event.duration_ms:.0f} ms)"
 
 
 class TextProgress:
@@ -142,6 +150,13 @@ class TextProgress:
             if row is not None:
                 row.state, row.detail = "retrying", detail
             self._log.append(f"{SYMBOL['retrying']} {event.node_id} {detail}")
+        elif isinstance(event, ToolCalled):
+            row = self._rows.get((event.node_id, event.iteration))
+            line = tool_text(event)
+            if row is not None:
+                row.tools += 1
+                row.detail = line
+            self._log.append(f"  ↳ {event.node_id} {line}")
         elif isinstance(event, NodeFinished):
             row = self._rows.setdefault((event.node_id, event.iteration), _Row(
                 event.node_id, event.iteration, "started", now))
@@ -177,6 +192,8 @@ class TextProgress:
     def _numbers(row: _Row) -> str:
         text = (f"{row.state} in {row.duration_ms / 1000:.2f}s · ${row.cost_usd:.6f} · "
                 f"{row.tokens} tokens · {row.llm}")
+        if row.tools:
+            text += f" · {row.tools} tool call{'s' if row.tools != 1 else ''}"
         return text + (f" · {row.detail}" if row.detail else "")
 
     def _header(self) -> str:

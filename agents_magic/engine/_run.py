@@ -14,7 +14,8 @@ import dataclasses
 import time
 import uuid
 import warnings
-from typing import Any, Iterable
+from collections import ChainMap
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
@@ -29,6 +30,9 @@ from ._mapitem import ItemFailed, invoke
 from ._runners import NodeOutcome, NodeRunner, Step, runner_for
 from .events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished, RunStarted, Sink
 
+if TYPE_CHECKING:
+    from ..tools._registry import NodeTool
+
 
 class LoopLimitError(AgentsMagicError):
     """A node ran more often than ``config.execution.max_iterations`` allows."""
@@ -40,11 +44,13 @@ class RunContext:
     def __init__(self, workflow: Any, sinks: Iterable[Sink], targets: dict[str, _llm.Target],
                  stream: bool, run_id: str | None, cache: _llm.Cache | None = None,
                  budget_usd: float | None = None, result_holder: list[RunResult] | None = None,
-                 max_concurrency: int | None = None, memory_url: str | None = None) -> None:
+                 max_concurrency: int | None = None, memory_url: str | None = None,
+                 tools: dict[str, list[NodeTool]] | None = None) -> None:
         self.workflow = workflow
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.sinks = list(sinks)
         self.targets = targets
+        self.tools = tools or {}  # node id -> the tools it may call
         self.stream = stream
         self.cache = cache
         self.budget_usd = budget_usd
@@ -117,7 +123,7 @@ class RunContext:
                "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                "cost_usd": usage.cost_usd, "duration_ms": (ended - step.started) * 1000,
                "started_at": step.started, "cached": cached, "attempts": usage.attempts,
-               "error": error}
+               "error": error, "tool_calls": len(step.tool_calls)}
         self.rows.append(row)
         return row
 
@@ -129,7 +135,8 @@ class RunContext:
                                row["duration_ms"], row["provider"], row["model"],
                                row["prompt_tokens"], row["completion_tokens"], row["cost_usd"],
                                outcome.cached, outcome.updates, outcome.prompt, outcome.response,
-                               row["attempts"], _memory_reads(step), item=step.item))
+                               row["attempts"], _memory_reads(step), tuple(step.tool_calls),
+                               item=step.item))
 
     def failed(self, step: Step, status: str, kind: str, message: str, attempts: int) -> None:
         ended = time.time()
@@ -138,7 +145,8 @@ class RunContext:
         self.emit(NodeFailed(self.run_id, step.node.id, step.iteration, ended, step.started,
                              row["duration_ms"], row["provider"], row["model"], message, kind,
                              row["attempts"], row["prompt_tokens"], row["completion_tokens"],
-                             row["cost_usd"], status, memory=_memory_reads(step), item=step.item))
+                             row["cost_usd"], status, memory=_memory_reads(step),
+                             tool_calls=tuple(step.tool_calls), item=step.item))
 
 
 def _memory_reads(step: Step) -> tuple[dict[str, Any], ...]:
@@ -354,7 +362,8 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
                   max_concurrency: int | None = None, checkpointer: Any = None,
                   resume: bool = False, answer: Any = None,
                   spent_before: tuple[float, int] = (0.0, 0),
-                  memory_url: str | None = None) -> RunResult:
+                  memory_url: str | None = None,
+                  tools: Mapping[str, Any] | None = None) -> RunResult:
     """Run ``workflow`` in the running event loop. Raises on bad inputs or settings (before any
     call); a run that starts always ends with a RunFinished event and a RunResult.
 
@@ -363,6 +372,9 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     finished are not run again, the node that failed or was cancelled runs anew; ``inputs``
     are then the original inputs (for events) and ``spent_before`` what earlier attempts cost.
 
+    ``tools`` maps the names in the nodes' ``tools:`` to functions (over those the workflow was
+    loaded with); every node's tools are bound before the run starts, or ConfigError is raised.
+
     A node may pause the run with LangGraph's ``interrupt(question)``: the run ends with status
     ``interrupted`` (the question in ``RunResult.error``) and its checkpoint is kept; resuming
     with ``answer`` hands the answer to ``interrupt`` and goes on from that node.
@@ -370,9 +382,15 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     state = dict(inputs or {}) if resume else workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
     targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
+    bound = None
+    if any(node.tools for node in workflow.spec.nodes):
+        from ..tools._registry import node_tools
+
+        layers = [m for m in (tools, workflow.functions) if m]  # this run's first; never copied
+        bound = node_tools(workflow, ChainMap(*layers))  # type: ignore[arg-type]
     graph = compiled(workflow)
     ctx = RunContext(workflow, sinks, targets, stream, run_id, cache, budget_usd, result_holder,
-                     max_concurrency, memory_url)
+                     max_concurrency, memory_url, bound)
     ctx.cost_usd, ctx.tokens = spent_before
     configurable: dict[str, Any] = {"am_ctx": ctx, "thread_id": ctx.run_id}
     options: dict[str, Any] = {}

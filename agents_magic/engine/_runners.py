@@ -68,6 +68,7 @@ class Step:
         self.in_flight_prompt: tuple[int, float] | None = None  # tokens, cost of a call in flight
         self.closed = False  # whether its closing event (finished or failed) was emitted
         self.memory: NodeMemoryIO | None = None  # set for a node with memory
+        self.tool_calls: list[dict[str, Any]] = []  # ToolCalled.record() of each tool call
         # What executes the node, as events, rows and views name it.
         self.provider, self.model = ((self.target.provider, self.target.model) if self.target
                                      else ("sandbox", "python") if node.kind == "code" else ("", ""))
@@ -79,7 +80,9 @@ class Step:
         usage.prompt_tokens += completion.prompt_tokens
         usage.completion_tokens += completion.completion_tokens
         usage.cost_usd += completion.cost_usd
-        usage.attempts += completion.attempts
+        # Once tools have been called the node is in a conversation: its later calls add only
+        # their retries, so `attempts` still says how often a request had to be repeated.
+        usage.attempts += max(0, completion.attempts - 1) if self.tool_calls else completion.attempts
         usage.calls += 1
         self.run.add_spend(completion.cost_usd, completion.prompt_tokens + completion.completion_tokens)
 
@@ -100,8 +103,9 @@ class NodeRunner(Protocol):
 
 
 class LLMRunner:
-    """A prompt rendered from state, one model call, the reply parsed into the node's outputs
-    (with one repair round-trip when it does not fit the schema)."""
+    """A prompt rendered from state, one model call (or, with ``tools``, a conversation in which
+    the model calls them: :mod:`._tool_loop`), the reply parsed into the node's outputs (with one
+    repair round-trip when it does not fit the schema)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -113,7 +117,16 @@ class LLMRunner:
         prompt = render(self.node.prompt or "", state, self.renames)
         messages = ([{"role": "system", "content": self.instructions}] if self.instructions else []) + [
             {"role": "user", "content": prompt}]
-        first = await self._call(step, messages)
+        tools = step.run.tools.get(self.node.id)
+        closing: dict[str, Any] = {}
+        if tools:
+            from ._tool_loop import ToolLoop
+
+            loop = ToolLoop(self, step, tools)
+            first = await loop.answer(messages)  # `messages` now holds the conversation
+            closing = loop.closing
+        else:
+            first = await self._call(step, messages)
         try:
             updates = self.output.parse(first.text)
         except OutputMismatch as exc:
@@ -125,7 +138,7 @@ class LLMRunner:
             {"role": "assistant", "content": first.text},
             {"role": "user", "content": f"That reply was invalid: {problem}. Reply again with only "
                                         "the JSON object the schema asks for."}]
-        second = await self._call(step, repair)
+        second = await self._call(step, repair, **closing)
         try:
             updates = self.output.parse(second.text)
         except OutputMismatch as exc:
@@ -138,7 +151,9 @@ class LLMRunner:
         _llm.remember(step.run.cache, second, key=first.cache_key)
         return NodeOutcome(updates, prompt, second.text, False)
 
-    async def _call(self, step: Step, messages: list[dict[str, Any]]) -> _llm.Completion:
+    async def _call(self, step: Step, messages: list[dict[str, Any]], *,
+                    tools: list[dict[str, Any]] | None = None,
+                    tool_choice: Any = None) -> _llm.Completion:
         run, target, node_id = step.run, step.target, self.node.id
         assert target is not None
         prompt_tokens = _llm.estimate_prompt_tokens(messages)
@@ -148,7 +163,8 @@ class LLMRunner:
                                                                prompt_tokens, 0))
         try:
             completion = await _llm.complete(
-                target, messages, response_format=self.output.response_format(),
+                target, messages, tools=tools, tool_choice=tool_choice,
+                response_format=self.output.response_format(),
                 on_token=_token_sink(step), on_retry=_retry_sink(step),
                 node_id=node_id, call_index=step.prior_calls + step.usage.calls,
                 backoff_s=run.execution.retry_backoff, cache=run.cache,

@@ -51,12 +51,35 @@ class TokenDelta:
 
 @dataclass(frozen=True)
 class ToolCalled:
+    """A tool call the model asked for has ended: ``result`` is a summary of what went back to
+    the model (at most :data:`TOOL_SUMMARY_CHARS` characters), ``error`` is set when the call
+    failed. ``step`` counts the node's rounds of tool calls from 1; calls of one round ran
+    concurrently."""
+
     run_id: str
     node_id: str
     tool: str
     arguments: dict[str, Any]
     result: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    step: int = 1
+    iteration: int = 1
+    call_id: str = ""
+    at: float = 0.0
     item: int | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The call as stored with its node execution."""
+        return {"tool": self.tool, "arguments": self.arguments, "result": self.result,
+                "error": self.error, "duration_ms": self.duration_ms, "step": self.step,
+                "call_id": self.call_id}
+
+
+TOOL_SUMMARY_CHARS = 500
+# The run store keeps a node execution's tool calls in its `outputs` JSON under this reserved key
+# (prompts and conditions cannot read `_` names, so no useful output is called that).
+TOOL_CALLS_KEY = "_tool_calls"
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,7 @@ class NodeFinished:
     response: str = ""
     attempts: int = 1
     memory: tuple[dict[str, Any], ...] = ()  # memory read: {namespace, key, found, field}
+    tool_calls: tuple[dict[str, Any], ...] = ()  # ToolCalled.record() of each call, in order
     item: int | None = None
 
 
@@ -122,6 +146,7 @@ class NodeFailed:
     status: str = "failed"  # failed | cancelled | interrupted
     prompt: str = ""
     memory: tuple[dict[str, Any], ...] = ()  # memory read before it failed
+    tool_calls: tuple[dict[str, Any], ...] = ()
     item: int | None = None
 
 

@@ -33,15 +33,17 @@ NO_CHARTS = ("A terminal draws no charts: `import agents_magic; agents_magic.{dr
 FLUSH_TIMEOUT = 30.0  # seconds to wait for the store's writer before reading the store
 
 
-def load_cell(text: str, name: str | None) -> Workflow:
-    """The cell's workflow; ConfigError lines count the magic line, as the user sees them."""
-    return load(text, line_offset=CELL_LINE_OFFSET, name=name)  # type: ignore[no-any-return]
+def load_cell(text: str, name: str | None, namespace: Mapping[str, Any] | None = None) -> Workflow:
+    """The cell's workflow; ConfigError lines count the magic line, as the user sees them.
+    Tools not built in are the notebook's functions of those names (looked up at each run)."""
+    return load(text, line_offset=CELL_LINE_OFFSET, name=name,  # type: ignore[no-any-return]
+                tools=namespace)
 
 
-def load_file(path: str) -> Workflow:
+def load_file(path: str, namespace: Mapping[str, Any] | None = None) -> Workflow:
     if Path(path).expanduser().suffix.lower() not in (".yaml", ".yml"):
         raise UsageError(f"`{path}` is not a .yaml/.yml file")
-    return load(Path(path).expanduser())  # type: ignore[no-any-return]
+    return load(Path(path).expanduser(), tools=namespace)  # type: ignore[no-any-return]
 
 
 def read_inputs(words: list[str], namespace: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -140,7 +142,7 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
 
 def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None = None,
            provider: str | None = None, no_cache: bool = False, progress: str = "update",
-           settings: Settings) -> RunResult:
+           settings: Settings, tools: Mapping[str, Any] | None = None) -> RunResult:
     """Resume a recorded run (default: the last one) with the live view or progress lines."""
     from ..display._fallback import TextProgress
     from ..display._live import progress as live
@@ -151,7 +153,8 @@ def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None =
     record = show_run(run_id, url=settings.resolved_storage_url)
     shown = workflow or (load(record["yaml"], name=record["workflow"]) if record["yaml"] else None)
     sink = live(shown, progress) if shown is not None else TextProgress(record["workflow"], progress)
-    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
+    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings,
+                               "tools": tools}  # the notebook's functions, for `tools:`
     if no_cache:
         options["cache"] = False
     return _api.resume(record["run_id"], workflow, sinks=[sink], refresh=sink.refresh, **options)

@@ -393,7 +393,7 @@ class AgentsMagic(Magics):
         out = _identifier(args.out, "--out VAR") if args.out else None
         words = [word for group in args.inputs for word in group]
         values, raw = _commands.read_inputs(words, self.shell.user_ns)
-        wf = _commands.load_cell(cell, name)
+        wf = _commands.load_cell(cell, name, self.shell.user_ns)
         if name is None:
             name = _identifier(wf.name, "flow.name (give the cell a NAME instead)")
         inputs = _commands.typed_inputs(wf, values, raw)
@@ -519,7 +519,7 @@ class AgentsMagic(Magics):
         fixed = self._target(args) if args.name else None
         result = _commands.resume(args.run_id, fixed, model=args.model, provider=args.provider,
                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
-                                  settings=self.settings)
+                                  settings=self.settings, tools=self.shell.user_ns)
         if out is not None:
             self.shell.user_ns[out] = result
             if result.ok:
@@ -596,7 +596,7 @@ class AgentsMagic(Magics):
                 raise UsageError("give a workflow NAME or -f FILE, not both")
             from . import _commands
 
-            return _commands.load_file(self._path(args.file))
+            return _commands.load_file(self._path(args.file), self.shell.user_ns)
         if not args.name:
             raise UsageError("which workflow? give its NAME or -f FILE.yaml")
         return self._named(args.name)

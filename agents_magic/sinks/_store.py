@@ -16,7 +16,7 @@ import time
 import warnings
 from typing import Any
 
-from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
+from ..engine.events import TOOL_CALLS_KEY, NodeFailed, NodeFinished, RunFinished, RunStarted
 from ._redact import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
@@ -223,17 +223,20 @@ class StoreSink:
                "item": event.item, "provider": event.provider, "model": event.model,
                "duration_ms": event.duration_ms, "started_at": event.started_at,
                "finished_at": event.at, "attempts": event.attempts}
+        # Tool calls ride in the outputs JSON (TOOL_CALLS_KEY); `show_run` takes them out again.
+        calls = {TOOL_CALLS_KEY: list(event.tool_calls)} if event.tool_calls else {}
         if isinstance(event, NodeFinished):
             row.update(status="succeeded", prompt_tokens=event.prompt_tokens,
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
                        cached=bool(event.cached), prompt=self._text(event.prompt),
-                       response=self._text(event.response), outputs=self._json(event.outputs),
-                       error=None, error_kind=None)
+                       response=self._text(event.response),
+                       outputs=self._json({**event.outputs, **calls}), error=None, error_kind=None)
         else:
             # What a failed execution had spent, where the event carries it.
             row.update(status=event.status, prompt_tokens=event.prompt_tokens,
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
-                       cached=False, prompt=None, response=None, outputs=None,
+                       cached=False, prompt=None, response=None,
+                       outputs=self._json(calls) if calls else None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
         if event.memory:
             row["outputs"] = {**(row["outputs"] or {}),

@@ -12,6 +12,11 @@ class ToolError(Exception):
     """A tool refused or failed a call; the message is safe to show the model and the user."""
 
 
+class ToolArgumentsError(ToolError):
+    """The arguments do not fit the tool's schema: the model's mistake, always sent back to it
+    (whatever the tool's ``on_error``) so it can correct the call."""
+
+
 @dataclass(frozen=True)
 class Tool:
     """A function the model may call.

@@ -40,10 +40,23 @@ def test_every_key_of_the_configurable_agents_schema_loads_and_keeps_its_meaning
     assert spec.config.execution.timeout == 60
 
 
+def serper_search(query: str) -> list[str]:
+    """Search the web."""
+    return [query]
+
+
+def web_reader(url: str, timeout: float = 30) -> str:
+    """Read a page."""
+    return f"{url} within {timeout}s"
+
+
 def test_a_configurable_agents_workflow_runs_with_the_mock_provider():
     text = (COMPAT / "every_key.yaml").read_text()
     workflow, _ = _load_quietly(text)
-    result = am.run(workflow, {"topic": "tea"}, provider="mock")
+    with pytest.raises(ConfigError, match="unknown tool `serper_search`"):
+        am.run(workflow, {"topic": "tea"}, provider="mock")  # its tools are not built in
+    result = am.run(workflow, {"topic": "tea"}, provider="mock",
+                    tools=[serper_search, web_reader])
     assert result.status == "succeeded", result.error
     assert len(result.outputs["drafts"]) == 2
 
@@ -102,7 +115,7 @@ def test_inputs_with_and_without_braces_both_work():
     text = (COMPAT / "every_key.yaml").read_text().replace('inputs: {topic: "{state.topic}"}',
                                                            "inputs: {topic: topic}")
     workflow, _ = _load_quietly(text)
-    assert am.run(workflow, {"topic": "tea"}, provider="mock").ok
+    assert am.run(workflow, {"topic": "tea"}, provider="mock", tools=[serper_search, web_reader]).ok
 
 
 @pytest.mark.parametrize("name", ["no_schema_version.yaml", "json_schema_state.yaml"])

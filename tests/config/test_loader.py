@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ nodes:
     prompt: "Find facts for: {plan}"
     outputs: [facts]
     output_schema: {type: "list[str]"}
-    tools: [web_search, {name: read_file, allowed_dirs: [data]}]
+    tools: [{name: web_search, config: {endpoint: "http://127.0.0.1:9/search", allowed_hosts: ["127.0.0.1:9"]}},
+            {name: file_read, config: {roots: ["."]}, on_error: fail}]
   - id: styler
     prompt: "Pick a style for {state.topic}"
     outputs: [style]
@@ -150,7 +152,8 @@ optimization: {enabled: false}
 
 @pytest.fixture(scope="module")
 def full():
-    with pytest.warns(AgentsMagicWarning, match="not implemented yet"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every section of the full dialect is acted on
         return agents_magic.load(FULL)
 
 
@@ -491,7 +494,10 @@ def test_later_feature_config_sections_are_kept(full):
 
 def test_later_feature_node_keys_are_kept(full):
     by_id = {n.id: n for n in full.spec.nodes}
-    assert by_id["research"].tools == ["web_search", {"name": "read_file", "allowed_dirs": ["data"]}]
+    assert [(t.name, t.config, t.on_error) for t in by_id["research"].tool_refs] == [
+        ("web_search", {"endpoint": "http://127.0.0.1:9/search", "allowed_hosts": ["127.0.0.1:9"]},
+         "continue"),
+        ("file_read", {"roots": ["."]}, "fail")]
     assert by_id["research"].output_schema.type == "list[str]"
     assert by_id["styler"].memory.read == {"style": "preferred_style"}
     assert by_id["styler"].memory.write == ["style"]
@@ -531,18 +537,16 @@ def test_mutating_a_valid_workflow_makes_it_invalid():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unimplemented_sections_warn_once_naming_each_line(full):
-    def line(start: str) -> int:
-        return next(i for i, text in enumerate(FULL.splitlines(), 1) if text.startswith(start))
-
-    assert full.warnings == [
-        f"line {line('    tools:')}: `nodes[1].tools` is not implemented yet and is ignored",
-    ]
+def test_unimplemented_sections_warn_once_naming_each_line():
+    text = FULL.replace("config:\n", "config:\n  tools: {http: true}\n", 1)
+    line = text.splitlines().index("  tools: {http: true}") + 1
+    assert agents_magic.load(text).warnings == [
+        f"line {line}: `config.tools` is not implemented yet and is ignored"]
     with pytest.warns(AgentsMagicWarning) as caught:
-        agents_magic.load(FULL, line_offset=1)
+        agents_magic.load(text, line_offset=1)
     (warning,) = caught
     assert "`research_report`" in str(warning.message)
-    assert f"line {line('    tools:') + 1}: `nodes[1].tools`" in str(warning.message)
+    assert f"line {line + 1}: `config.tools`" in str(warning.message)
     assert warning.filename == __file__  # attributed to the caller of load()
 
 

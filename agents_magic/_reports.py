@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .engine.events import TOOL_CALLS_KEY
+from .engine.events import TOOL_CALLS_KEY, execution_label
 from .errors import AgentsMagicError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ COST_BY = ("provider", "model", "node", "workflow")
 RUN_COLUMNS = ["run_id", "workflow", "status", "started_at", "finished_at", "duration_ms",
                "cost_usd", "total_tokens", "nodes", "cached_nodes", "failed_nodes", "error",
                "experiment", "variant", "workflow_hash"]
-PROFILE_COLUMNS = ["run_id", "node_id", "iteration", "status", "cached", "provider", "model",
+PROFILE_COLUMNS = ["run_id", "node_id", "iteration", "item", "status", "cached", "provider", "model",
                    "start_ms", "end_ms", "duration_ms", "share", "bottleneck", "lane",
                    "cost_usd", "prompt_tokens", "completion_tokens", "tool_calls"]
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
@@ -292,6 +292,7 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
         share = duration / total if total else 0.0
         records.append({
             "run_id": row["run_id"], "node_id": row["node_id"], "iteration": row["iteration"],
+            "item": row["item"],
             "status": row["status"], "cached": bool(row["cached"]), "provider": row["provider"],
             "model": row["model"], "start_ms": start_ms, "end_ms": start_ms + duration,
             "duration_ms": duration, "share": share, "bottleneck": share > threshold,
@@ -301,7 +302,7 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
     for record, lane in zip(records, _lanes([(r["start_ms"], r["end_ms"]) for r in records])):
         record["lane"] = lane
     frame = pd.DataFrame(records, columns=PROFILE_COLUMNS)
-    frame = frame.astype({"bottleneck": bool, "cached": bool})
+    frame = frame.astype({"bottleneck": bool, "cached": bool, "item": "Int64"})
     frame.attrs.update(run_id=run.run_id, workflow=run.workflow, status=run.status,
                        duration_ms=float(total or 0.0), threshold=float(threshold))
     return frame
@@ -379,6 +380,8 @@ def cost_figure(df: pd.DataFrame) -> go.Figure:
 def profile_figure(df: pd.DataFrame) -> go.Figure:
     """A plotly timeline of a :func:`profile` frame: one bar per node execution from its start
     offset, parallel branches on separate rows, bottlenecks in red (cached grey, failed amber)."""
+    import pandas as pd
+
     go = _plotly()
 
     figure = go.Figure()
@@ -396,8 +399,8 @@ def profile_figure(df: pd.DataFrame) -> go.Figure:
             part = df[~df["cached"] & (df["status"] != "failed") & ~df["bottleneck"]]
         if part.empty:
             continue
-        labels = [node if it == 1 else f"{node} #{it}"
-                  for node, it in zip(part["node_id"], part["iteration"])]
+        labels = [execution_label(node, None if pd.isna(item) else int(item), it)
+                  for node, item, it in zip(part["node_id"], part["item"], part["iteration"])]
         # A node of a fraction of a millisecond would be invisible: draw at least a sliver
         # (the hover text gives the true duration).
         widths = [max(d, shortest) for d in part["duration_ms"]]

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .display._html import esc, no_math
+from .engine.events import execution_label
 
 if TYPE_CHECKING:
     import pandas as pd
 
-NODE_COLUMNS = ["node_id", "iteration", "status", "model", "provider", "prompt_tokens",
+NODE_COLUMNS = ["node_id", "iteration", "item", "status", "model", "provider", "prompt_tokens",
                 "completion_tokens", "cost_usd", "duration_ms", "started_at", "cached", "attempts",
                 "error", "tool_calls"]
 
@@ -21,7 +22,8 @@ class RunResult:
     """The result of one workflow run.
 
     ``outputs`` is the final state (for a failed run: the state as the finished nodes left it);
-    ``nodes`` is a DataFrame with one row per node execution, in the order they finished.
+    ``nodes`` is a DataFrame with one row per node execution, in the order they finished; for
+    an item of a map, ``item`` is the item's 0-based index (else None).
     """
 
     __module__ = "agents_magic"
@@ -45,7 +47,7 @@ class RunResult:
     def nodes(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame(self.node_rows, columns=NODE_COLUMNS)
+        return pd.DataFrame(self.node_rows, columns=NODE_COLUMNS).astype({"item": "Int64"})
 
     def to_pandas(self) -> pd.DataFrame:
         """The per-node table (same as ``nodes``)."""
@@ -79,9 +81,10 @@ class RunResult:
             for k, v in self.outputs.items() if not k.startswith("_")
         )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{esc(_cell(r.get(c)))}</td>" for c in
-                             ("node_id", "iteration", "status", "model", "prompt_tokens",
-                              "completion_tokens", "cost_usd", "duration_ms", "cached")) + "</tr>"
+            f"<tr><td>{esc(execution_label(r['node_id'], r.get('item'), 1))}</td>"
+            + "".join(f"<td>{esc(_cell(r.get(c)))}</td>" for c in
+                      ("iteration", "status", "model", "prompt_tokens", "completion_tokens",
+                       "cost_usd", "duration_ms", "cached")) + "</tr>"
             for r in self.node_rows
         )
         error = f"<div style='color:{colour}'>{esc(self.error)}</div>" if self.error else ""

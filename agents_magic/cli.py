@@ -62,8 +62,12 @@ def _print_result(result: Any, as_json: bool) -> None:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return
     print(repr(result))
-    table = result.nodes[["node_id", "iteration", "status", "model", "prompt_tokens",
-                          "completion_tokens", "cost_usd", "duration_ms", "cached"]]
+    from .engine.events import execution_label
+
+    labels = [execution_label(r["node_id"], r.get("item")) for r in result.node_rows]
+    table = result.nodes.assign(node=labels)[["node", "iteration", "status", "model",
+                                              "prompt_tokens", "completion_tokens", "cost_usd",
+                                              "duration_ms", "cached"]]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 

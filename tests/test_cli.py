@@ -37,7 +37,7 @@ def test_every_example_runs_against_the_local_server(fake_llm, name):
 def test_every_example_runs_offline_with_the_mock(name):
     proc = cli("run", str(EXAMPLES / f"{name}.yaml"), *[x for p in INPUTS[name] for x in ("-i", p)])
     assert proc.returncode == 0, proc.stderr
-    assert "succeeded" in proc.stdout and "node_id" in proc.stdout
+    assert "succeeded" in proc.stdout and "iteration" in proc.stdout
 
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path):

@@ -26,6 +26,7 @@ from ..errors import AgentsMagicError, BudgetExceeded
 from . import _llm, _memory
 from ._compile import (CALLS, INTERNAL, LOOP_PASSES, MAP_ITEM, MAP_RESULTS, RoutingError, build,
                        compile_conditions, cyclic_nodes, gather_name)
+from ._mapitem import ItemFailed, invoke
 from ._runners import NodeOutcome, NodeRunner, Step, runner_for
 from .events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished, RunStarted, Sink
 
@@ -117,7 +118,7 @@ class RunContext:
     def _row(self, step: Step, status: str, ended: float, error: str | None, cached: bool) -> dict[str, Any]:
         usage = step.usage
         step.closed = True  # its one closing event is on its way
-        row = {"node_id": step.node.id, "iteration": step.iteration, "status": status,
+        row = {"node_id": step.node.id, "iteration": step.iteration, "item": step.item, "status": status,
                "model": step.model, "provider": step.provider,
                "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                "cost_usd": usage.cost_usd, "duration_ms": (ended - step.started) * 1000,
@@ -134,7 +135,8 @@ class RunContext:
                                row["duration_ms"], row["provider"], row["model"],
                                row["prompt_tokens"], row["completion_tokens"], row["cost_usd"],
                                outcome.cached, outcome.updates, outcome.prompt, outcome.response,
-                               row["attempts"], _memory_reads(step), tuple(step.tool_calls)))
+                               row["attempts"], _memory_reads(step), tuple(step.tool_calls),
+                               item=step.item))
 
     def failed(self, step: Step, status: str, kind: str, message: str, attempts: int) -> None:
         ended = time.time()
@@ -144,7 +146,7 @@ class RunContext:
                              row["duration_ms"], row["provider"], row["model"], message, kind,
                              row["attempts"], row["prompt_tokens"], row["completion_tokens"],
                              row["cost_usd"], status, memory=_memory_reads(step),
-                             tool_calls=tuple(step.tool_calls)))
+                             tool_calls=tuple(step.tool_calls), item=step.item))
 
 
 def _memory_reads(step: Step) -> tuple[dict[str, Any], ...]:
@@ -183,10 +185,11 @@ class _NodeFunction:
         self.cyclic = node.id in facts.cyclic
         self.memory = facts.memory.get(node.id)  # None: no memory, nothing to do
 
-    def _start(self, run: RunContext, iteration: int, prior_calls: int) -> Step:
-        step = Step(run, self.node, iteration, prior_calls)
+    def _start(self, run: RunContext, iteration: int, prior_calls: int,
+               item: int | None = None) -> Step:
+        step = Step(run, self.node, iteration, prior_calls, item)
         run.emit(NodeStarted(run.run_id, self.node.id, iteration, step.started, step.provider,
-                             step.model, self.node.kind))
+                             step.model, self.node.kind, item))
         return step
 
     async def _attempt(self, state: dict[str, Any], step: Step) -> NodeOutcome:
@@ -222,17 +225,18 @@ class _NodeFunction:
         return dataclasses.replace(outcome, updates=updates) if loaded else outcome
 
     async def _item(self, state: dict[str, Any], run: RunContext, item: dict[str, Any]) -> dict[str, Any]:
-        """One item of a map: its own execution (iteration = index + 1); the result goes to
-        the map's results, never straight into state fields that other items also write."""
+        """One item of a map: its own execution (``item`` = index, iteration = index + 1); the
+        result goes to the map's results, never straight into state fields that other items
+        also write. A failure lets the other items finish first (see :class:`ItemFailed`)."""
         index = item["index"]
-        step = self._start(run, index + 1, index)
+        step = self._start(run, index + 1, index, index)
         try:
             outcome = await self._attempt({**state, "item": item["value"], "index": index}, step)
         except (GraphBubbleUp, BudgetExceeded):
             raise
         except Exception as exc:
             if self.node.on_error != "continue":
-                raise
+                raise ItemFailed(exc) from exc
             value: Any = {"error": str(exc)}
         else:
             run.finished(step, outcome, {})
@@ -418,7 +422,7 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
             from langgraph.types import Command
 
             start = None if answer is None else Command(resume=answer)
-        final = await graph.ainvoke(start, config=config, **options)
+        final = await invoke(graph, start, config, options)
         final = dict(final or {})
         paused = final.pop("__interrupt__", None)
         ctx.state.update(public_state(final))

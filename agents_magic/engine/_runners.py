@@ -56,10 +56,12 @@ class NodeOutcome:
 class Step:
     """One node execution as its runner sees it: the run, the node, usage and a way to pay."""
 
-    def __init__(self, run: RunContext, node: Node, iteration: int, prior_calls: int) -> None:
+    def __init__(self, run: RunContext, node: Node, iteration: int, prior_calls: int,
+                 item: int | None = None) -> None:
         self.run = run
         self.node = node
         self.iteration = iteration
+        self.item = item  # the index of the item it runs for, in a map
         self.prior_calls = prior_calls  # calls this node made earlier in the run (mock scripts)
         self.target: _llm.Target | None = run.targets.get(node.id)
         self.usage = Usage()
@@ -163,7 +165,7 @@ class LLMRunner:
             completion = await _llm.complete(
                 target, messages, tools=tools, tool_choice=tool_choice,
                 response_format=self.output.response_format(),
-                on_token=_token_sink(run, node_id), on_retry=_retry_sink(run, node_id),
+                on_token=_token_sink(step), on_retry=_retry_sink(step),
                 node_id=node_id, call_index=step.prior_calls + step.usage.calls,
                 backoff_s=run.execution.retry_backoff, cache=run.cache,
                 max_concurrency=run.max_concurrency)
@@ -182,15 +184,18 @@ class LLMRunner:
         return completion
 
 
-def _token_sink(run: RunContext, node_id: str) -> Callable[[str], None] | None:
+def _token_sink(step: Step) -> Callable[[str], None] | None:
+    run, node_id, item = step.run, step.node.id, step.item
     if not run.stream:
         return None
-    return lambda text: run.emit(TokenDelta(run.run_id, node_id, text))
+    return lambda text: run.emit(TokenDelta(run.run_id, node_id, text, item))
 
 
-def _retry_sink(run: RunContext, node_id: str) -> Callable[[int, float, Any], None]:
+def _retry_sink(step: Step) -> Callable[[int, float, Any], None]:
+    run, node_id, item = step.run, step.node.id, step.item
+
     def on_retry(attempt: int, delay: float, error: Any) -> None:
-        run.emit(NodeRetrying(run.run_id, node_id, attempt, delay, str(error), error.kind))
+        run.emit(NodeRetrying(run.run_id, node_id, attempt, delay, str(error), error.kind, item))
 
     return on_retry
 
@@ -240,7 +245,7 @@ class CodeRunner:
                     if attempt > retries:
                         raise
                     step.run.emit(NodeRetrying(step.run.run_id, self.node.id, attempt, 0.0,
-                                               str(exc), type(exc).__name__))
+                                               str(exc), type(exc).__name__, step.item))
         except asyncio.CancelledError:
             cancel.set()  # the worker is killed, not left running to its own limits
             raise

@@ -143,7 +143,7 @@ class ToolLoop:
         step, run = self.step, self.step.run
         event = ToolCalled(run.run_id, self.runner.node.id, call.name, call.arguments,
                            _summary(content), error, (time.perf_counter() - started) * 1000,
-                           self.rounds, step.iteration, call.id, time.time())
+                           self.rounds, step.iteration, call.id, time.time(), step.item)
         step.tool_calls.append(event.record())
         run.emit(event)
         fatal = error if not mistaken and bound is not None and bound.on_error == "fail" else None

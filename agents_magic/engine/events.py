@@ -1,6 +1,8 @@
 """Run events: the engine emits them, sinks (live view, store, MLflow, reports) consume them.
 
-Every event is a frozen dataclass carrying ``run_id``; ``at`` is a Unix timestamp.
+Every event is a frozen dataclass carrying ``run_id``; ``at`` is a Unix timestamp. Events about
+one node execution carry ``item``: the 0-based index of the item when the node runs once per item
+of a map (``parallel:`` edge), else None; :func:`execution_label` names the execution.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class NodeStarted:
     provider: str = ""
     model: str = ""
     kind: str = "llm"
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class TokenDelta:
     run_id: str
     node_id: str
     text: str
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class ToolCalled:
     iteration: int = 1
     call_id: str = ""
     at: float = 0.0
+    item: int | None = None
 
     def record(self) -> dict[str, Any]:
         """The call as stored with its node execution."""
@@ -91,6 +96,7 @@ class NodeRetrying:
     delay_s: float
     cause: str
     kind: str
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class NodeFinished:
     attempts: int = 1
     memory: tuple[dict[str, Any], ...] = ()  # memory read: {namespace, key, found, field}
     tool_calls: tuple[dict[str, Any], ...] = ()  # ToolCalled.record() of each call, in order
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ class NodeFailed:
     prompt: str = ""
     memory: tuple[dict[str, Any], ...] = ()  # memory read before it failed
     tool_calls: tuple[dict[str, Any], ...] = ()
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,23 @@ class RunFinished:
     total_tokens: int
     error: str | None = None
     warnings: tuple[str, ...] = ()
+
+
+def execution_label(node_id: str, item: int | None = None, iteration: int | None = 1) -> str:
+    """How events, rows, reports and views name one node execution: ``summarize[3]`` for the
+    item at index 3 of a map, ``review #2`` for the second run of a node on a loop, else the
+    node id.
+
+    Examples
+    --------
+    >>> execution_label("summarize", item=3)
+    'summarize[3]'
+    >>> execution_label("review", iteration=2)
+    'review #2'
+    """
+    if item is not None:
+        return f"{node_id}[{item}]"
+    return node_id if (iteration or 1) == 1 else f"{node_id} #{iteration}"
 
 
 RunEvent = Union[RunStarted, NodeStarted, TokenDelta, ToolCalled, NodeRetrying, NodeFinished,

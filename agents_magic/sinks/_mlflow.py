@@ -205,7 +205,8 @@ def run_record(start: RunStarted, nodes: list[Any], finish: RunFinished,
             metrics[pkey] = metrics.get(pkey, 0.0) + cost
         ok = isinstance(node, NodeFinished)
         rows.append({
-            "node_id": node.node_id, "iteration": node.iteration, "attempts": node.attempts,
+            "node_id": node.node_id, "iteration": node.iteration, "item": node.item,
+            "attempts": node.attempts,
             "duration_ms": node.duration_ms, "provider": node.provider, "model": node.model,
             "started_at": node.started_at, "finished_at": node.at, "cost_usd": cost,
             "cached": bool(getattr(node, "cached", False)),

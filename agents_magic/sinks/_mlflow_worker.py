@@ -19,6 +19,8 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..engine.events import execution_label
+
 PARAM_LIMIT = 500
 _STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED",
            "budget_exceeded": "FAILED"}
@@ -113,11 +115,11 @@ class Logger:
                      metadata={"mlflow.sourceRun": mlflow_run_id}, experiment_id=experiment_id,
                      start_time_ns=_ns(run["started_at"]))
         for node in run["nodes"]:
-            name = node["node_id"] if node["iteration"] == 1 else (
-                f"{node['node_id']} #{node['iteration']}")
+            name = execution_label(node["node_id"], node.get("item"), node["iteration"])
             span = start(name, span_type=SpanType.TASK, parent_span=root,
-                         attributes={k: node[k] for k in ("node_id", "iteration", "attempts",
-                                                          "duration_ms")},
+                         attributes={k: node[k] for k in ("node_id", "iteration", "item",
+                                                          "attempts", "duration_ms")
+                                     if node.get(k) is not None},
                          start_time_ns=_ns(node["started_at"]))
             llm_attributes: dict[str, Any] = {SpanAttributeKey.MODEL: node["model"],
                                               SpanAttributeKey.MODEL_PROVIDER: node["provider"]}

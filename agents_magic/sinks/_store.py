@@ -220,7 +220,7 @@ class StoreSink:
 
     def _node_row(self, event: NodeFinished | NodeFailed) -> dict[str, Any]:
         row = {"run_id": event.run_id, "node_id": event.node_id, "iteration": event.iteration,
-               "provider": event.provider, "model": event.model,
+               "item": event.item, "provider": event.provider, "model": event.model,
                "duration_ms": event.duration_ms, "started_at": event.started_at,
                "finished_at": event.at, "attempts": event.attempts}
         # Tool calls ride in the outputs JSON (TOOL_CALLS_KEY); `show_run` takes them out again.

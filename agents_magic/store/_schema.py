@@ -67,6 +67,8 @@ node_executions = sa.Table(
               nullable=False),
     sa.Column("node_id", sa.String(200), nullable=False),
     sa.Column("iteration", sa.Integer, nullable=False, server_default="1"),
+    # The 0-based index of the item when the node ran once per item of a map, else NULL.
+    sa.Column("item", sa.Integer),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("provider", sa.String(100)),
     sa.Column("model", sa.String(200)),

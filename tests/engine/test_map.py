@@ -56,7 +56,8 @@ def test_twenty_documents_come_back_in_item_order_under_random_latencies(fake_ll
     prompts = {r["messages"][-1]["content"] for r in fake_llm.requests()}
     assert {f"Summarise doc {i}: title-{i}" for i in range(20)} <= prompts
     rows = [r for r in result.node_rows if r["node_id"] == "summarize"]
-    assert sorted(r["iteration"] for r in rows) == list(range(1, 21))
+    assert sorted(r["item"] for r in rows) == list(range(20))
+    assert all(r["iteration"] == r["item"] + 1 for r in rows)
     assert [r["node_id"] for r in result.node_rows].count("combine") == 1
     combine = next(p for p in prompts if p.startswith("Combine"))
     assert "summary 0" in combine and "summary 19" in combine
@@ -75,7 +76,7 @@ def test_a_failing_item_fails_the_run_by_default(fake_llm):
     assert result.status == "failed"
     assert "bad item" in result.error
     failed = [r for r in result.node_rows if r["status"] == "failed"]
-    assert [(r["node_id"], r["iteration"]) for r in failed] == [("summarize", 3)]
+    assert [(r["node_id"], r["item"]) for r in failed] == [("summarize", 2)]
     assert "combine" not in [r["node_id"] for r in result.node_rows]
 
 
@@ -87,8 +88,8 @@ def test_on_error_continue_records_the_error_in_place(fake_llm):
     collected = result.outputs["summaries"]
     assert collected[:2] == ["fine", "fine"] and collected[3] == "fine"
     assert "bad item" in collected[2]["error"]
-    statuses = sorted((r["iteration"], r["status"]) for r in result.node_rows if r["node_id"] == "summarize")
-    assert statuses == [(1, "succeeded"), (2, "succeeded"), (3, "failed"), (4, "succeeded")]
+    statuses = sorted((r["item"], r["status"]) for r in result.node_rows if r["node_id"] == "summarize")
+    assert statuses == [(0, "succeeded"), (1, "succeeded"), (2, "failed"), (3, "succeeded")]
     assert [r["node_id"] for r in result.node_rows].count("combine") == 1
 
 
@@ -122,9 +123,19 @@ def test_the_store_keeps_one_row_per_item(fake_llm, tmp_path):
 
     with open_store(url).engine.connect() as connection:
         found = connection.execute(sa.text(
-            "SELECT iteration, status FROM node_executions WHERE run_id = :r AND node_id = 'summarize'"
-            " ORDER BY iteration"), {"r": result.run_id}).all()
-    assert [tuple(row) for row in found] == [(i, "succeeded") for i in range(1, 6)]
+            "SELECT node_id, item, iteration, status FROM node_executions WHERE run_id = :r"),
+            {"r": result.run_id}).all()
+    assert sorted(tuple(row) for row in found if row.item is not None) == [
+        ("summarize", i, i + 1, "succeeded") for i in range(5)]
+    assert sorted(tuple(row) for row in found if row.item is None) == [
+        ("combine", None, 1, "succeeded"), ("prep", None, 1, "succeeded")]
+    profile = am.profile(result.run_id, url=url)
+    assert sorted(profile["item"].dropna().tolist()) == list(range(5))
+    shown = am.show_run(result.run_id, url=url)["nodes"]
+    assert sorted((n["node_id"], n["item"]) for n in shown if n["item"] is not None) == [
+        ("summarize", i) for i in range(5)]
+    labels = {bar_text for trace in am.profile_figure(profile).data for bar_text in trace.text}
+    assert labels == {"prep", "combine"} | {f"summarize[{i}]" for i in range(5)}
     sink.close()
 
 
@@ -196,3 +207,56 @@ def test_items_run_concurrently_within_max_concurrency(fake_llm):
     assert result.status == "succeeded", result.error
     assert result.outputs["summaries"] == ["s"] * 9
     assert 1 < fake_llm.stats()["max_in_flight"] <= 3
+
+
+def test_each_item_is_its_own_execution_in_events_rows_and_reports(fake_llm):
+    from agents_magic.engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted,
+                                            TokenDelta)
+
+    fake_llm.configure(rules=[{"match": "doc 1: ", "status": 500, "times": 1},
+                              {"match": "doc 2: ", "status": 400, "message": "bad item"},
+                              {"match": "Summarise doc", "content": "fine"}])
+    events: list = []
+    workflow = am.load(MAP.replace("max_retries: 0", "max_retries: 1").format(
+        base=fake_llm.base_url, on_error="continue"))
+    result = am.run(workflow, {"docs": docs(3)}, sinks=[events.append], stream=True)
+    assert result.status == "succeeded", result.error
+
+    def items(kind: type) -> list:
+        return sorted({e.item for e in events if isinstance(e, kind) and e.node_id == "summarize"})
+
+    assert items(NodeStarted) == [0, 1, 2]
+    assert items(NodeFinished) == [0, 1]
+    assert items(NodeFailed) == [2]
+    assert items(NodeRetrying) == [1]
+    assert items(TokenDelta) == [0, 1]
+    assert {e.item for e in events if isinstance(e, (NodeStarted, NodeFinished, TokenDelta))
+            and e.node_id != "summarize"} == {None}
+    frame = result.nodes
+    assert str(frame["item"].dtype) == "Int64"
+    mapped = frame[frame["node_id"] == "summarize"].sort_values("item")
+    assert mapped["item"].tolist() == [0, 1, 2]
+    assert mapped["status"].tolist() == ["succeeded", "succeeded", "failed"]
+    assert frame[frame["node_id"] != "summarize"]["item"].isna().all()
+    html = result._repr_html_()
+    assert all(f"<td>summarize[{i}]</td>" in html for i in range(3)) and "<td>prep</td>" in html
+
+
+def test_execution_labels():
+    from agents_magic.engine.events import execution_label
+
+    assert execution_label("summarize", 3) == "summarize[3]"
+    assert execution_label("summarize", 0, iteration=1) == "summarize[0]"
+    assert execution_label("review", iteration=2) == "review #2"
+    assert execution_label("review", None, 1) == execution_label("review") == "review"
+
+
+def test_a_failing_item_lets_the_other_items_finish(fake_llm):
+    fake_llm.configure(rules=[{"match": "doc 0: ", "status": 400, "message": "bad item"},
+                              {"match": "Summarise doc", "content": "fine", "delay_ms": 150}])
+    result = am.run(mapper(fake_llm), {"docs": docs(4)})
+    assert result.status == "failed" and "bad item" in result.error
+    statuses = sorted((r["item"], r["status"]) for r in result.node_rows if r["node_id"] == "summarize")
+    assert statuses == [(0, "failed"), (1, "succeeded"), (2, "succeeded"), (3, "succeeded")]
+    assert "combine" not in [r["node_id"] for r in result.node_rows]
+    assert result.cost_usd == pytest.approx(result.nodes["cost_usd"].sum())

@@ -134,3 +134,59 @@ def test_a_node_can_pause_the_run_for_an_answer(fake_llm, store_on, monkeypatch)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.outputs["draft"] == "approved by a person"
     assert sent(fake_llm, "Outline") == 1  # nothing before the pause ran again
+
+
+MAP = """
+schema_version: "1.0"
+flow: {{name: mapper}}
+state:
+  fields:
+    docs: {{type: "list[object]", required: true}}
+    summary: {{type: str, default: ""}}
+    summaries: {{type: "list[str]", default: []}}
+    final: {{type: str, default: ""}}
+nodes:
+  - {{id: summarize, prompt: "Summarise doc {{index}}: {{item.title}}", outputs: [summary]}}
+  - {{id: combine, prompt: "Combine {{state.summaries}}", outputs: [final]}}
+edges:
+  - {{from: START, parallel: {{items_field: docs, target_node: summarize, collect_field: summaries}}}}
+  - {{from: summarize, to: combine}}
+  - {{from: combine, to: END}}
+config:
+  llm: {{provider: openai, model: gpt-4o-mini, api_base: "{base}"}}
+  execution: {{timeout: 30, max_retries: 0, max_concurrency: 3}}
+"""
+
+
+def test_resuming_a_failed_map_reruns_only_the_failed_items(fake_llm, store_on):
+    # Items 1 and 4 fail at once, the others answer slowly: no item is cut off in flight.
+    fake_llm.configure(rules=[
+        *[{"match": f"doc {i}: ", "status": 400, "message": f"bad item {i}", "times": 1} for i in (1, 4)],
+        *[{"match": f"doc {i}: ", "content": f"summary {i}", "delay_ms": 100} for i in range(6)],
+        {"match": "Combine", "content": "all done"}])
+    workflow = am.load(MAP.format(base=fake_llm.base_url))
+    failed = am.run(workflow, {"docs": [{"title": f"t{i}"} for i in range(6)]})
+    assert failed.status == "failed" and "bad item" in failed.error
+    assert [sent(fake_llm, f"Summarise doc {i}:") for i in range(6)] == [1] * 6
+    statuses = sorted((r["item"], r["status"]) for r in failed.node_rows)
+    assert statuses == [(i, "failed" if i in (1, 4) else "succeeded") for i in range(6)]
+
+    resumed = am.resume(failed.run_id)
+    assert resumed.status == "succeeded", resumed.error
+    assert [sent(fake_llm, f"Summarise doc {i}:") for i in range(6)] == [1, 2, 1, 1, 2, 1]
+    assert resumed.outputs["summaries"] == [f"summary {i}" for i in range(6)]
+    assert resumed.outputs["final"] == "all done" and sent(fake_llm, "Combine") == 1
+    frame = resumed.nodes
+    new = frame.iloc[len(failed.node_rows):]
+    assert sorted(new["item"].dropna().tolist()) == [1, 4]  # the earlier rows come from the store
+    assert resumed.cost_usd == pytest.approx(failed.cost_usd + new["cost_usd"].sum())
+    assert resumed.cost_usd == pytest.approx(frame["cost_usd"].sum())  # nothing counted twice
+
+    from agents_magic.sinks import flush_sinks
+
+    flush_sinks(kind="store")
+    executions = rows(store_on, "SELECT node_id, item, status FROM node_executions")
+    assert sorted((e["item"], e["status"]) for e in executions if e["node_id"] == "summarize") == sorted(
+        [(i, "succeeded") for i in range(6)] + [(1, "failed"), (4, "failed")])
+    (run,) = rows(store_on, "SELECT status, cost_usd FROM runs")
+    assert run["status"] == "succeeded" and run["cost_usd"] == pytest.approx(resumed.cost_usd)

@@ -1,22 +1,14 @@
-// The live run view (anywidget ESM, unbundled). Everything drawn comes from synced traits:
-// graph (SVG with data-node groups), status, nodes, totals, details.
+// The live run view (anywidget ESM; esbuild bundles it into agents_magic/display/static/).
+// Everything drawn comes from synced traits: graph (SVG with data-node groups), status, nodes,
+// totals, details.
+import { el, usd } from "./dom.js";
 const ACTIVE = new Set(["running", "retrying"]);
 const SYMBOL = {
   pending: "", running: "▶", retrying: "↻", succeeded: "✓", cached: "✓", failed: "✗",
   cancelled: "■", interrupted: "⏸", skipped: "–",
 };
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
-function usd(value) {
-  const v = Number(value || 0);
-  return "$" + (v < 0.01 ? v.toFixed(6) : v.toFixed(4));
-}
 
 function seconds(value) {
   return `${Number(value || 0).toFixed(1)}s`;

@@ -1,16 +1,12 @@
-// The runs browser (anywidget ESM, unbundled): a filterable, sortable table of stored runs;
-// clicking rows selects one or two, whose run views (child widgets) and comparison appear below.
+// The runs browser (anywidget ESM; esbuild bundles it into agents_magic/display/static/): a
+// filterable, sortable table of stored runs; clicking rows selects one or two, whose run views
+// (child widgets) and comparison appear below.
+import { el } from "./dom.js";
 const COLUMNS = [
   ["workflow", "workflow"], ["status", "status"], ["started", "started"],
   ["duration_s", "time (s)"], ["tokens", "tokens"], ["cost", "cost ($)"],
 ];
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function render({ model, el: host }) {
   const root = el("div", "am-run am-runs");

@@ -13,6 +13,7 @@ __all__ = [
     "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
+    "runs_browser",
 ]
 
 _LAZY = {
@@ -33,6 +34,7 @@ _LAZY = {
     "cost_report": "agents_magic._reports",
     "profile": "agents_magic._reports",
     "show_run": "agents_magic._reports",
+    "runs_browser": "agents_magic._reports",
     "cost_figure": "agents_magic._reports",
     "profile_figure": "agents_magic._reports",
     "estimate": "agents_magic._estimate",

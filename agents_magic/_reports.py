@@ -20,6 +20,7 @@ from .errors import AgentsMagicError
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
+    from .display.runs_view import RunsBrowser
 
 COST_BY = ("provider", "model", "node", "workflow")
 RUN_COLUMNS = ["run_id", "workflow", "status", "started_at", "finished_at", "duration_ms",
@@ -332,6 +333,18 @@ def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any
             "cost_usd": run.cost_usd, "total_tokens": run.total_tokens,
             "experiment": run.experiment, "variant": run.variant, "yaml": yaml_text,
             "nodes": nodes}
+
+
+def runs_browser(name: str | None = None, last: int = 200, url: str | None = None) -> RunsBrowser:
+    """The run store as an interactive table (the same as ``%workflow runs --browse``).
+
+    Filter by workflow or status and sort by any column; select a run to see its run view rebuilt
+    from the store, or two to see them side by side with the differences highlighted (state, time,
+    tokens, cost, outputs, prompts and responses per node).
+    """
+    from .display.runs_view import RunsBrowser
+
+    return RunsBrowser(name=name, last=last, url=url)
 
 
 def cost_figure(df: pd.DataFrame) -> go.Figure:

@@ -14,7 +14,8 @@ def test_public_names_are_pinned():
     assert sorted(am.__all__) == sorted([
         "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
         "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
-        "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run"])
+        "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
+        "runs_browser"])
     for name in am.__all__:
         assert getattr(am, name) is not None
 

@@ -39,5 +39,9 @@ def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.Mo
     assert [v.status for v in browser.views] == ["succeeded", "failed"]
     review = next(row for row in browser.diff if row["node"] == "review")
     assert review["a"]["state"] == "succeeded" and review["b"]["state"] == "failed"
-    assert "state" in review["changed"] and "outputs" in review["changed"]
+    assert {"state", "outputs", "response"} <= set(review["changed"])
+    assert review["a"]["prompt"].startswith("Review")
+    assert review["a"]["response"] and not review["b"]["response"]
+    only = am.runs_browser(name="nothing-by-this-name")  # the public door, filtered by workflow
+    assert isinstance(only, RunsBrowser) and only.runs == []
     assert re.search(r"export \{[^}]*\bas default\b", asset("runs_view.js").read_text())

@@ -59,7 +59,9 @@ function render({ model, el: host }) {
         model.save_changes();
       };
       tr.addEventListener("click", pick);
-      tr.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); }
+      });
       return tr;
     });
     table.replaceChildren(head, ...body);
@@ -79,23 +81,40 @@ function render({ model, el: host }) {
     }
   }
 
+  function textCell(row, key) {
+    const td = el("td");
+    if (!row.changed.includes(key)) {
+      td.append(el("span", "am-detail-empty", row.a[key] ? "same" : ""));
+      return td;
+    }
+    td.className = "am-runs-changed";
+    const box = el("details");
+    const texts = el("div", "am-runs-texts");
+    texts.append(el("pre", "am-detail-text", row.a[key] || "—"), el("pre", "am-detail-text", row.b[key] || "—"));
+    box.append(el("summary", "", "differs"), texts);
+    td.append(box);
+    return td;
+  }
+
   function drawDiff() {
     const rows = model.get("diff") || [];
     if (!rows.length) { diff.replaceChildren(); return; }
     const head = el("tr");
-    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs"]) head.append(el("th", "", label));
+    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs", "prompt", "response"]) {
+      head.append(el("th", "", label));
+    }
     const fmt = { state: (v) => v ?? "", duration_ms: (v) => ((v || 0) / 1000).toFixed(2),
-      tokens: (v) => String(v ?? 0), total_cost: (v) => (v || 0).toFixed(6), outputs: (v) => v || "" };
+      tokens: (v) => String(v ?? 0), total_cost: (v) => (v || 0).toFixed(6) };
     const body = rows.map((row) => {
       const tr = el("tr");
       tr.dataset.node = row.node;
       tr.append(el("td", "", row.node));
-      for (const key of ["state", "duration_ms", "tokens", "total_cost", "outputs"]) {
+      for (const key of Object.keys(fmt)) {
         const changed = row.changed.includes(key);
-        const td = el("td", changed ? "am-runs-changed" : "", changed
-          ? `${fmt[key](row.a[key])} → ${fmt[key](row.b[key])}` : fmt[key](row.a[key]));
-        tr.append(td);
+        tr.append(el("td", changed ? "am-runs-changed" : "", changed
+          ? `${fmt[key](row.a[key])} → ${fmt[key](row.b[key])}` : fmt[key](row.a[key])));
       }
+      for (const key of ["outputs", "prompt", "response"]) tr.append(textCell(row, key));
       return tr;
     });
     const table = el("table", "am-runs-table");

@@ -12,6 +12,7 @@ function usd(value) {
 
 // src/run_view.js
 var ACTIVE = /* @__PURE__ */ new Set(["running", "retrying"]);
+var STREAM_CHARS = 160;
 var SYMBOL = {
   pending: "",
   running: "▶",
@@ -53,10 +54,12 @@ function render({ model, el: host }) {
   const detail = el("div", "am-run-detail");
   detail.hidden = true;
   body.append(graph, detail);
+  const stream = el("div", "am-run-stream");
+  stream.setAttribute("aria-live", "off");
   const costs = el("details", "am-run-costs");
   const costsBody = el("div", "am-costs-body");
   costs.append(el("summary", "", "Cost breakdown"), costsBody);
-  root.append(header, error, body, costs);
+  root.append(header, error, body, stream, costs);
   host.appendChild(root);
   let received = performance.now();
   let selected = model.get("_selected") || null;
@@ -100,6 +103,16 @@ function render({ model, el: host }) {
       g.querySelector(".am-node-caption").textContent = nodeCaption(n, extra);
       g.setAttribute("aria-label", `${g.dataset.node}: ${state}`);
     }
+  }
+  function drawStream() {
+    const live = Object.entries(model.get("nodes") || {}).filter(([, n]) => ACTIVE.has(n.state) && n.text);
+    stream.replaceChildren(...live.map(([name2, n]) => {
+      const line = el("div", "am-stream-line");
+      line.dataset.node = name2;
+      line.append(el("b", "", `${name2} `), el("span", "am-stream-text", n.text.slice(-STREAM_CHARS)));
+      return line;
+    }));
+    stream.hidden = !live.length;
   }
   function drawHeader() {
     const status = model.get("status");
@@ -192,6 +205,7 @@ function render({ model, el: host }) {
     received = performance.now();
     drawNodes();
     drawHeader();
+    drawStream();
     drawDetail();
     drawCosts();
   };
@@ -203,6 +217,7 @@ function render({ model, el: host }) {
   drawGraph();
   drawHeader();
   drawCosts();
+  drawStream();
   drawDetail();
   const timer = setInterval(() => {
     const status = model.get("status");

@@ -26,6 +26,8 @@ class RunsBrowser(anywidget.AnyWidget):
     selected = t.List(t.Unicode()).tag(sync=True)
     views = t.List(t.Instance(RunView)).tag(sync=True, **widget_serialization)
     diff = t.List().tag(sync=True)  # per node: {node, a: {...}, b: {...}, changed: [fields]}
+    # the selected run's workflow, per node across its runs: {node_id, executions, p50_ms, …}
+    percentiles = t.List().tag(sync=True)
 
     def __init__(self, *, name: str | None = None, last: int = 200, url: str | None = None) -> None:
         from .._reports import runs
@@ -42,11 +44,15 @@ class RunsBrowser(anywidget.AnyWidget):
         self.observe(self._select, names=["selected"])
 
     def _select(self, change: dict[str, Any]) -> None:
+        from .._reports import node_percentiles
+
         chosen = list(change["new"])[-2:]
         views = [replay(run_id, url=self._url) for run_id in chosen]
+        spread = node_percentiles(views[-1].workflow, url=self._url) if views else None
         with self.hold_sync():
             self.views = views
             self.diff = compare(views[0], views[1]) if len(views) == 2 else []
+            self.percentiles = spread.to_dict("records") if spread is not None else []
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)

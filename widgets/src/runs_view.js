@@ -20,7 +20,8 @@ function render({ model, el: host }) {
   const table = el("table", "am-runs-table");
   const views = el("div", "am-runs-views");
   const diff = el("div", "am-runs-diff");
-  root.append(filters, table, views, diff);
+  const spread = el("div", "am-runs-percentiles");
+  root.append(filters, table, views, diff, spread);
   host.appendChild(root);
   let sortKey = "started";
   let ascending = false;
@@ -122,6 +123,33 @@ function render({ model, el: host }) {
     diff.replaceChildren(el("div", "am-detail-title", "differences (first → second)"), table);
   }
 
+  function drawPercentiles() {
+    const rows = model.get("percentiles") || [];
+    if (!rows.length) { spread.replaceChildren(); return; }
+    const top = Math.max(...rows.map((r) => r.p99_ms), 0) || 1;
+    const table = el("table", "am-runs-table");
+    const head = el("tr");
+    for (const label of ["node", "runs", "p50 (ms)", "p95 (ms)", "p99 (ms)", ""]) head.append(el("th", "", label));
+    table.append(head);
+    for (const r of rows) {
+      const tr = el("tr");
+      tr.dataset.node = r.node_id;
+      tr.append(el("td", "", r.node_id), el("td", "", String(r.executions)));
+      for (const key of ["p50_ms", "p95_ms", "p99_ms"]) tr.append(el("td", "", r[key].toFixed(1)));
+      // p50 to p99 as one bar: a plot of the spread, scaled to the slowest p99
+      const bar = el("div", "am-bar am-spread");
+      const range = el("span", "am-bar-fill");
+      range.style.marginLeft = `${(100 * r.p50_ms) / top}%`;
+      range.style.width = `${Math.max(1, (100 * (r.p99_ms - r.p50_ms)) / top)}%`;
+      bar.append(range);
+      const cell = el("td");
+      cell.append(bar);
+      tr.append(cell);
+      table.append(tr);
+    }
+    spread.replaceChildren(el("div", "am-detail-title", "time per node across this workflow's runs (p50 → p99)"), table);
+  }
+
   byWorkflow.addEventListener("input", drawTable);
   byStatus.addEventListener("change", drawTable);
   const onViews = () => { drawTable(); drawViews(); };
@@ -129,15 +157,18 @@ function render({ model, el: host }) {
   model.on("change:selected", drawTable);
   model.on("change:views", onViews);
   model.on("change:diff", drawDiff);
+  model.on("change:percentiles", drawPercentiles);
   drawTable();
   drawViews();
   drawDiff();
+  drawPercentiles();
   return () => {
     for (const view of shown) view.remove();
     model.off("change:runs", drawTable);
     model.off("change:selected", drawTable);
     model.off("change:views", onViews);
     model.off("change:diff", drawDiff);
+    model.off("change:percentiles", drawPercentiles);
   };
 }
 

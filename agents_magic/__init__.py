@@ -14,7 +14,7 @@ __all__ = [
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
     "memory", "tool",
-    "EvalResult", "evaluate", "evaluations", "load_evaluation",
+    "EvalResult", "evaluate", "evaluations", "load_evaluation", "runs_browser",
 ]
 
 _LAZY = {
@@ -35,6 +35,7 @@ _LAZY = {
     "cost_report": "agents_magic._reports",
     "profile": "agents_magic._reports",
     "show_run": "agents_magic._reports",
+    "runs_browser": "agents_magic._reports",
     "cost_figure": "agents_magic._reports",
     "profile_figure": "agents_magic._reports",
     "estimate": "agents_magic._estimate",

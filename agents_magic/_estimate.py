@@ -1,8 +1,9 @@
 """Predict what a run will cost before any call is made: a minimum and a maximum in USD.
 
 Per node, the prompt (with the system message that asks for structured output) is counted
-with the provider's tokenizer through LiteLLM's ``token_counter`` (the mock provider counts
-words, exactly as it does when it runs). State fields that an earlier node writes are not
+with tiktoken when it is installed, else at :data:`CHARS_PER_TOKEN` characters a token
+(LiteLLM is never imported for it; the mock provider counts words, exactly as it does when it
+runs). State fields that an earlier node writes are not
 known yet: the minimum counts them as empty, the maximum as long as that node's longest reply.
 
 - **minimum**: the cheapest way through the graph: each router takes its cheapest branch,
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ._settings import Settings, resolve
@@ -35,6 +38,10 @@ from .config._template import placeholders, reference, render
 if TYPE_CHECKING:
     from ._workflow import Workflow
 
+#: Characters per token when tiktoken is not installed (English prose averages about four).
+CHARS_PER_TOKEN = 4
+#: Model names tiktoken may not know yet that use the o200k encoding.
+O200K = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
 #: Completion tokens assumed for a call whose ``max_tokens`` is not set.
 DEFAULT_MAX_TOKENS = 1024
 #: Router choices enumerated exactly for the minimum before falling back to a greedy choice.
@@ -78,27 +85,53 @@ def _target(workflow: Workflow, node: Any, overrides: dict[str, Any],
 
 
 class _Counter:
-    """Token counts per (provider, model); LiteLLM is imported only if a real model needs it."""
+    """Token counts per (provider, model) without importing LiteLLM (seconds of import for a
+    number): the mock counts words as it does when it runs; other models are counted with
+    tiktoken (OpenAI's encodings; close for other providers) using the encoding files LiteLLM
+    ships, so nothing is downloaded; without tiktoken, :data:`CHARS_PER_TOKEN` characters make
+    a token."""
 
     def __init__(self) -> None:
-        self._litellm: Any = None
+        self.method = ""  # how the last non-mock count was made, for the assumptions
 
     def __call__(self, provider: str, model: str, messages: list[dict[str, str]]) -> int:
         if provider == "mock":
             from .engine.providers._mock import _words
 
             return sum(_words(str(m.get("content", ""))) for m in messages)
-        if self._litellm is None:
-            from .engine._llm import LITELLM_PREFIX, import_litellm
+        encoding = _encoding(model)
+        if encoding is None:
+            self.method = f"about {CHARS_PER_TOKEN} characters a token (tiktoken is not installed)"
+            text = sum(len(str(v)) for m in messages for v in m.values())
+            return -(-text // CHARS_PER_TOKEN) + 3 * len(messages) + 3
+        self.method = f"tiktoken's {encoding.name} encoding"
+        # OpenAI's count for chat messages: 3 tokens of framing per message, 3 to prime the reply.
+        return sum(3 + sum(len(encoding.encode(str(v))) for v in m.values()) for m in messages) + 3
 
-            self._litellm = import_litellm()
-            self._prefix = LITELLM_PREFIX
-        prefix = self._prefix.get(provider, provider)
-        name = model if provider in ("", "openai") or "/" in model else f"{prefix}/{model}"
+
+@lru_cache(maxsize=32)
+def _encoding(model: str) -> Any:
+    """tiktoken's encoding for ``model`` (o200k for the GPT-4o family, else cl100k), or None."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("tiktoken") is None:
+        return None
+    bundled = importlib.util.find_spec("litellm")
+    if bundled is not None and bundled.submodule_search_locations and "TIKTOKEN_CACHE_DIR" not in os.environ:
+        folder = Path(list(bundled.submodule_search_locations)[0]) / "litellm_core_utils" / "tokenizers"
+        if folder.is_dir():  # the encodings LiteLLM ships, so tiktoken needs no download
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
+    import tiktoken
+
+    bare = model.rsplit("/", 1)[-1]
+    try:
         try:
-            return int(self._litellm.token_counter(model=name, messages=messages))
-        except Exception:
-            return int(self._litellm.token_counter(messages=messages))  # default tokenizer
+            return tiktoken.encoding_for_model(bare)
+        except KeyError:
+            return tiktoken.get_encoding("o200k_base" if bare.startswith(O200K) else "cl100k_base")
+    except Exception:  # no encoding file and no network: count characters instead
+        return None
 
 
 def _edges_by_source(spec: Any) -> dict[str, list[Any]]:
@@ -317,6 +350,8 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         "in the maximum",
         "not included: the one repair request after an invalid structured reply, retries, tools",
     ]
+    if counter.method:
+        assumptions.append(f"prompt tokens counted with {counter.method}")
     for edge in spec.edges:
         if edge.parallel is not None:
             m, items = edge.parallel, map_items.get(edge.parallel.target_node)

@@ -10,6 +10,7 @@ run are milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 from collections.abc import Iterable
@@ -21,11 +22,13 @@ from .errors import AgentsMagicError
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
+    from .display.runs_view import RunsBrowser
 
 COST_BY = ("provider", "model", "node", "workflow")
 RUN_COLUMNS = ["run_id", "workflow", "status", "started_at", "finished_at", "duration_ms",
                "cost_usd", "total_tokens", "nodes", "cached_nodes", "failed_nodes", "error",
                "experiment", "variant", "workflow_hash"]
+PERCENTILE_COLUMNS = ["node_id", "executions", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "mean_cost_usd"]
 PROFILE_COLUMNS = ["run_id", "node_id", "iteration", "item", "status", "cached", "provider", "model",
                    "start_ms", "end_ms", "duration_ms", "share", "bottleneck", "lane",
                    "cost_usd", "prompt_tokens", "completion_tokens", "tool_calls"]
@@ -86,8 +89,69 @@ def _timestamps(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame
 
 
+def this_session() -> str:
+    """The id under which this process (a notebook's kernel) records its runs."""
+    from .store._db import PROCESS
+
+    return PROCESS
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`runs` frame narrowed to what fits a notebook cell: started to the second, whole
+    milliseconds, the error cut short."""
+    out = frame[["run_id", "workflow", "status"]].copy()
+    out["started"] = frame["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    out["ms"] = frame["duration_ms"].round().astype("Int64")
+    out["tokens"] = frame["total_tokens"]
+    out["cost_usd"] = frame["cost_usd"]
+    out["nodes"] = frame["nodes"]
+    out["cached"] = frame["cached_nodes"]
+    out["failed"] = frame["failed_nodes"]
+    out["error"] = frame["error"].fillna("").map(lambda e: e if len(e) <= 60 else e[:59] + "…")
+    return out
+
+
+def nearest_rank(values: Iterable[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least ``share`` of them at or below."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return float(ordered[max(1, math.ceil(share * len(ordered))) - 1])
+
+
+def node_percentiles(name: str, url: str | None = None, process: str | None = None) -> pd.DataFrame:
+    """Per node of workflow ``name``, across its runs: executions, p50/p95/p99 and mean time (ms,
+    nearest rank) and mean cost; slowest p95 first."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from .store._schema import node_executions as n
+    from .store._schema import runs as r
+
+    query = (sa.select(n.c.node_id, n.c.duration_ms, n.c.cost_usd)
+             .select_from(n.join(r, r.c.run_id == n.c.run_id))
+             .where(r.c.workflow == name, n.c.duration_ms.is_not(None)))
+    if process is not None:
+        query = query.where(r.c.process == process)
+    with _store(url).engine.connect() as connection:
+        rows = connection.execute(query).all()
+    times: dict[str, list[float]] = {}
+    costs: dict[str, list[float]] = {}
+    for node, ms, cost in rows:
+        times.setdefault(node, []).append(float(ms))
+        costs.setdefault(node, []).append(float(cost or 0.0))
+    records = [{"node_id": node, "executions": len(ms),
+                **{f"p{p}_ms": round(nearest_rank(ms, p / 100), 1) for p in (50, 95, 99)},
+                "mean_ms": round(sum(ms) / len(ms), 1), "mean_cost_usd": sum(costs[node]) / len(ms)}
+               for node, ms in times.items()]
+    frame = pd.DataFrame(records, columns=PERCENTILE_COLUMNS)
+    frame = frame.sort_values(["p95_ms", "node_id"], ascending=[False, True]).reset_index(drop=True)
+    frame.attrs["workflow"] = name
+    return frame
+
+
 def runs(name: str | None = None, last: int | None = None, status: str | Iterable[str] | None = None,
-         url: str | None = None) -> pd.DataFrame:
+         url: str | None = None, process: str | None = None) -> pd.DataFrame:
     """Run history, newest first.
 
     Parameters
@@ -100,6 +164,8 @@ def runs(name: str | None = None, last: int | None = None, status: str | Iterabl
         ``succeeded``, ``failed``, ``cancelled``, ``budget_exceeded`` or ``running`` (or a list).
     url
         Store URL (default: the session's).
+    process
+        Only runs made by this process (``this_session()`` is the current kernel's).
 
     Examples
     --------
@@ -128,6 +194,8 @@ def runs(name: str | None = None, last: int | None = None, status: str | Iterabl
              .order_by(r.c.started_at.desc(), r.c.run_id))
     if name is not None:
         query = query.where(r.c.workflow == name)
+    if process is not None:
+        query = query.where(r.c.process == process)
     if status is not None:
         wanted = [status] if isinstance(status, str) else list(status)
         query = query.where(r.c.status.in_(wanted))
@@ -144,13 +212,15 @@ def runs(name: str | None = None, last: int | None = None, status: str | Iterabl
     return _timestamps(frame, "started_at", "finished_at")
 
 
-def cost_report(by: str = "provider", since: Any = None, url: str | None = None) -> pd.DataFrame:
+def cost_report(by: str = "provider", since: Any = None, url: str | None = None,
+                process: str | None = None) -> pd.DataFrame:
     """Spend and usage grouped ``by`` provider, model, node or workflow, most expensive first.
 
     Node-level groupings count every node execution (failed ones with their $0, cached ones
     as free calls); ``workflow`` sums whole runs, including calls spent on a reply that then
     failed validation. Local models and the mock provider cost $0. ``since`` limits to runs
-    started from then on (a datetime, ISO date, or a span such as ``"7d"``).
+    started from then on (a datetime, ISO date, or a span such as ``"7d"``); ``process`` to the
+    runs of one process (``this_session()``).
     """
     import pandas as pd
     import sqlalchemy as sa
@@ -178,6 +248,8 @@ def cost_report(by: str = "provider", since: Any = None, url: str | None = None)
                  .group_by(r.c.workflow))
         if start is not None:
             query = query.where(r.c.started_at >= start)
+        if process is not None:
+            query = query.where(r.c.process == process)
         keys = ["workflow"]
     else:
         columns = {"provider": [n.c.provider], "model": [n.c.provider, n.c.model],
@@ -197,6 +269,8 @@ def cost_report(by: str = "provider", since: Any = None, url: str | None = None)
                  .group_by(*columns))
         if start is not None:
             query = query.where(r.c.started_at >= start)
+        if process is not None:
+            query = query.where(r.c.process == process)
         keys = [c.name for c in columns]
     with _store(url).engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]
@@ -349,6 +423,18 @@ def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any
             "nodes": nodes}
 
 
+def runs_browser(name: str | None = None, last: int = 200, url: str | None = None) -> RunsBrowser:
+    """The run store as an interactive table (the same as ``%workflow runs --browse``).
+
+    Filter by workflow or status and sort by any column; select a run to see its run view rebuilt
+    from the store, or two to see them side by side with the differences highlighted (state, time,
+    tokens, cost, outputs, prompts and responses per node).
+    """
+    from .display.runs_view import RunsBrowser
+
+    return RunsBrowser(name=name, last=last, url=url)
+
+
 def cost_figure(df: pd.DataFrame) -> go.Figure:
     """A plotly bar chart of a :func:`cost_report` frame (cost per group, tokens on hover)."""
     go = _plotly()
@@ -371,9 +457,26 @@ def cost_figure(df: pd.DataFrame) -> go.Figure:
     figure.update_layout(title=f"Cost by {by}", xaxis_title=by, yaxis_title="USD",
                          yaxis_tickformat="$.4f", template="plotly_white",
                          margin={"l": 60, "r": 20, "t": 50, "b": 60})
+    figure.update_yaxes(rangemode="nonnegative")
     if len(df) and float(df["cost_usd"].sum()) == 0.0:
+        # Plotly's range for all-zero bars is -1..1 dollars: show a zero-based, tiny axis instead.
+        figure.update_yaxes(range=[0, 0.001], tickformat="$.3f")
         figure.add_annotation(text="$0: local or mock models, or cached calls", showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.95)
+    return figure
+
+
+def percentile_figure(df: pd.DataFrame) -> go.Figure:
+    """A plotly chart of a :func:`node_percentiles` frame: per node, p50, p95 and p99 time."""
+    go = _plotly()
+
+    figure = go.Figure([go.Bar(name=f"p{p}", x=df["node_id"], y=df[f"p{p}_ms"],
+                               marker_color=colour)
+                        for p, colour in ((50, "#54aeff"), (95, "#0969da"), (99, "#0a3069"))])
+    figure.update_layout(title=f"Node time percentiles across runs of {df.attrs.get('workflow', '')}",
+                         barmode="group", xaxis_title="node", yaxis_title="ms (nearest rank)",
+                         template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 60})
+    figure.update_yaxes(rangemode="nonnegative")
     return figure
 
 

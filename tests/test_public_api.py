@@ -16,7 +16,7 @@ def test_public_names_are_pinned():
         "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
         "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
         "memory", "tool", "EvalResult", "evaluate", "evaluations",
-        "load_evaluation"])
+        "load_evaluation", "runs_browser"])
     for name in am.__all__:
         assert getattr(am, name) is not None
 

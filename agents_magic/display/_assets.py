@@ -1,15 +1,16 @@
-"""Where the views' front-end files are: the packaged ``_widgets/`` or the repository's ``widgets/``."""
+"""Where the views' front-end files are: the bundle built from ``widgets/`` into ``static/``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent.parent
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def asset(name: str) -> Path:
-    """Path of a front-end file such as ``run_view.js`` (the packaged copy first)."""
-    for folder in (_PACKAGE / "_widgets", _PACKAGE.parent / "widgets"):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"front-end file {name} is missing from the installation")
+    """Path of a built front-end file such as ``run_view.js``."""
+    path = STATIC / name
+    if not path.is_file():
+        raise FileNotFoundError(f"front-end file {name} is missing from the installation; "
+                                "rebuild it with `npm ci && npm run build` in widgets/")
+    return path

@@ -1,8 +1,9 @@
 """Draw a workflow's graph locally, as inline SVG (and mermaid text): no network, no JavaScript.
 
-The drawing is a small layered ("Sugiyama") layout: back edges found by a depth-first search
-become loops drawn on the right, the remaining DAG is layered by longest path, long edges get
-invisible waypoints, and each layer is ordered by barycentres to keep crossings down. Fan-outs
+The drawing is a layered ("Sugiyama") layout computed by grandalf: back edges found by a
+depth-first search from START become loops drawn on the right; grandalf layers the remaining DAG,
+orders each layer to keep crossings down, places nodes (Brandes–Köpf) and gives long edges
+waypoints. Fan-outs
 (``to: [a, b]``) go through a fork bar and the branches they wait for meet at a join bar, as in
 an activity diagram, so parallel branches are visible at a glance.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ LABEL_CHARS = 34
 LAYER_GAP = 54
 NODE_GAP = 30
 MARGIN = 16
+DUMMY_WIDTH = 14.0
 _PLACEHOLDER = re.compile(r"\{\s*(?:state\.)?([\w.\[\]'\"]+)\s*\}")
 
 
@@ -236,97 +237,61 @@ class WorkflowGraph:
         return self
 
     def _layout(self) -> None:
-        nodes, edges = self.nodes, self.edges
-        # 1. back edges (they close a cycle) by depth-first search from START.
-        discovery = {n: k for k, n in enumerate(self._mark_back_edges())}
-        forward = [e for e in edges if not e.back]
-        # 2. longest-path layers over the forward edges; END last.
-        preds: dict[str, list[str]] = {n: [] for n in nodes}
-        succs: dict[str, list[str]] = {n: [] for n in nodes}
-        for e in forward:
-            preds[e.dst].append(e.src)
-            succs[e.src].append(e.dst)
-        waiting = {n: len(preds[n]) for n in nodes}
-        ready = deque(n for n in nodes if not waiting[n])
-        layer: dict[str, int] = {}
-        while ready:  # topological order (forward edges have no cycle): predecessors come first
-            n = ready.popleft()
-            layer[n] = max((layer[p] + 1 for p in preds[n]), default=0 if n == START else 1)
-            for m in succs[n]:
-                waiting[m] -= 1
-                if not waiting[m]:
-                    ready.append(m)
-        layer[START] = 0
-        layer[END] = max([v for k, v in layer.items() if k != END] + [0]) + 1
-        for n, value in layer.items():
-            nodes[n].layer = value
-        # 3. waypoints for edges that span layers.
-        for e in forward:
-            e.path = [e.src]
-            for step in range(layer[e.src] + 1, layer[e.dst]):
-                dummy = f"__via_{len(nodes)}"
-                nodes[dummy] = GNode(dummy, "dummy", layer=step)
-                e.path.append(dummy)
-            e.path.append(e.dst)
-        for e in edges:
-            if e.back:
-                e.path = [e.src, e.dst]
-        # 4. order within layers: start from discovery order, then barycentre sweeps.
-        depth = max(n.layer for n in nodes.values())
-        layers: list[list[str]] = [[] for _ in range(depth + 1)]
-        for n in sorted(nodes.values(), key=lambda g: discovery.get(g.id, len(nodes))):
-            layers[n.layer].append(n.id)
-        up: dict[str, list[str]] = {n: [] for n in nodes}
-        down: dict[str, list[str]] = {n: [] for n in nodes}
-        for e in forward:
-            for a, b in zip(e.path, e.path[1:]):
-                down[a].append(b)
-                up[b].append(a)
-        for _ in range(6):
-            for group, neighbours in ((range(1, depth + 1), up), (range(depth - 1, -1, -1), down)):
-                for i in group:
-                    pos = {n: k for k, n in enumerate(layers[i - 1 if neighbours is up else i + 1])}
-                    current = {n: k for k, n in enumerate(layers[i])}
+        """Sugiyama layout by grandalf: layers, crossing reduction, Brandes–Köpf x positions and
+        waypoints for edges spanning layers. Back edges stay out of it: they are drawn as loops."""
+        from grandalf.graphs import Edge, Graph, Vertex
+        from grandalf.layouts import SugiyamaLayout
 
-                    def bary(n: str, pos: dict[str, int] = pos, current: dict[str, int] = current,
-                             neighbours: dict[str, list[str]] = neighbours) -> float:
-                        ks = [pos[m] for m in neighbours[n] if m in pos]
-                        return sum(ks) / len(ks) if ks else float(current[n])
-
-                    layers[i].sort(key=bary)
-        # 5. sizes, then x by pulling nodes towards their neighbours, y by layer.
+        nodes = self.nodes
+        self._mark_back_edges()
         for n in nodes.values():
             _size(n)
-        for row in layers:
-            x = 0.0
-            for n in row:
-                nodes[n].x = x + nodes[n].w / 2
-                x += nodes[n].w + NODE_GAP
-            shift = x / 2
-            for n in row:
-                nodes[n].x -= shift
-        both = {n: up[n] + down[n] for n in nodes}
-        passes = [(range(1, depth + 1), up), (range(depth - 1, -1, -1), down)] * 8
-        for group, neighbours in passes + [(range(depth + 1), both)]:
-            for i in group:
-                row = layers[i]
-                want = []
-                for n in row:
-                    xs = [nodes[m].x for m in neighbours[n]]
-                    want.append(sum(xs) / len(xs) if xs else nodes[n].x)
-                _place([nodes[n] for n in row], want)
-        y = float(MARGIN)
-        for row in layers:
-            height = max(nodes[n].h for n in row) if row else 0
-            for n in row:
-                nodes[n].y = y + (height - nodes[n].h) / 2
-                if nodes[n].kind == "dummy":
-                    nodes[n].y, nodes[n].h = y, height
-            y += height + LAYER_GAP
-        left = min(n.x - n.w / 2 for n in nodes.values())
+        vertex = {n: Vertex(n) for n in nodes}
+        for n, v in vertex.items():
+            v.view = _Box(nodes[n].w, nodes[n].h)
+        forward = [e for e in self.edges if not e.back]
+        links = {id(e): Edge(vertex[e.src], vertex[e.dst]) for e in forward}
+        left = float(MARGIN)
+        rank: dict[str, int] = {}
+        for part in Graph(list(vertex.values()), list(links.values())).C:  # side by side
+            sugiyama = SugiyamaLayout(part)
+            sugiyama.xspace, sugiyama.yspace = NODE_GAP, LAYER_GAP
+            sugiyama.init_all(roots=[v for v in part.sV if v.data == START or not v.e_in()])
+            for ctrl in sugiyama.ctrls.values():  # a long edge's waypoints need little room
+                for r, dummy in ctrl.items():
+                    if r not in (min(ctrl), max(ctrl)):
+                        dummy.view.w = DUMMY_WIDTH
+            sugiyama.draw()
+            boxes = [v.view for v in part.sV]
+            shift = left - min(b.xy[0] - b.w / 2 for b in boxes)
+            for v in part.sV:
+                nodes[v.data].x = v.view.xy[0] + shift
+                nodes[v.data].y = v.view.xy[1] - v.view.h / 2 + MARGIN
+                rank[v.data] = nodes[v.data].layer = sugiyama.grx[v].rank
+            for e in forward:
+                waypoints = sugiyama.ctrls.get(links[id(e)], {})
+                e.path = [e.src]
+                for r in sorted(waypoints)[1:-1]:
+                    dummy = GNode(f"__via_{len(nodes)}", "dummy", layer=r, w=DUMMY_WIDTH)
+                    dummy.x, dummy.y = waypoints[r].view.xy[0] + shift, waypoints[r].view.xy[1] + MARGIN
+                    nodes[dummy.id] = dummy
+                    e.path.append(dummy.id)
+                e.path.append(e.dst)
+            left = max(b.xy[0] + b.w / 2 for b in boxes) + shift + NODE_GAP
+        for e in self.edges:
+            if e.back:
+                e.path = [e.src, e.dst]
+        # A waypoint spans its layer's height, so an edge passes straight through it.
+        top: dict[int, float] = {}
+        bottom: dict[int, float] = {}
         for n in nodes.values():
-            n.x += MARGIN - left
-        self._height = y - LAYER_GAP + MARGIN
+            if n.kind != "dummy":
+                top[n.layer] = min(top.get(n.layer, n.y), n.y)
+                bottom[n.layer] = max(bottom.get(n.layer, n.bottom), n.bottom)
+        for n in nodes.values():
+            if n.kind == "dummy":
+                n.y, n.h = top.get(n.layer, n.y), bottom.get(n.layer, n.y) - top.get(n.layer, n.y)
+        self._height = max(bottom.values()) + MARGIN
 
     # -- drawing ---------------------------------------------------------------------------
     @property
@@ -483,6 +448,14 @@ class WorkflowGraph:
         return {"text/plain": self.mermaid, "text/html": self._repr_html_(), "image/svg+xml": self.svg}
 
 
+class _Box:
+    """What grandalf places: a vertex's size in, its centre ``xy`` out."""
+
+    def __init__(self, w: float, h: float) -> None:
+        self.w, self.h = w, h
+        self.xy = (0.0, 0.0)
+
+
 def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;")
 
@@ -502,23 +475,10 @@ def _size(n: GNode) -> None:
     elif n.kind in ("fork", "join"):
         n.w, n.h = 90.0, 6.0
     elif n.kind == "dummy":
-        n.w, n.h = 14.0, 0.0
+        n.w, n.h = DUMMY_WIDTH, 0.0
     else:
         n.w = max(90.0, _text_width(n.title, 13) + 28, _text_width(n.subtitle, 11) + 24)
         n.h = 46.0 if n.subtitle else 32.0
-
-
-def _place(row: list[GNode], want: list[float]) -> None:
-    """Move nodes towards ``want`` keeping their order and at least NODE_GAP between them."""
-    # Pack once pushing right and once pushing left, then average: nodes that want the same
-    # spot end up centred on it (both packings keep the gaps, so their mean does too).
-    right, left = list(want), list(want)
-    for i in range(1, len(row)):
-        right[i] = max(right[i], right[i - 1] + _gap(row[i - 1], row[i]))
-    for i in range(len(row) - 2, -1, -1):
-        left[i] = min(left[i], left[i + 1] - _gap(row[i], row[i + 1]))
-    for n, a, b in zip(row, right, left):
-        n.x = (a + b) / 2
 
 
 def _free_spot(placed: list[tuple[float, float, float, float]], x: float, y: float, w: float,
@@ -531,11 +491,6 @@ def _free_spot(placed: list[tuple[float, float, float, float]], x: float, y: flo
             return x
         x = hit[0] + hit[2] + 2 if x + w / 2 >= hit[0] + hit[2] / 2 else hit[0] - w - 2
     return x
-
-
-def _gap(a: GNode, b: GNode) -> float:
-    gap = NODE_GAP / 2 if "dummy" in (a.kind, b.kind) else NODE_GAP
-    return a.w / 2 + b.w / 2 + gap
 
 
 def _draw_node(n: GNode, paint: tuple[str, str, str] | None = None) -> str:

@@ -146,7 +146,7 @@ class RunDetail:
         if r.get("error"):
             lines.append(f"error: {r['error']}")
         for title in ("inputs", "outputs"):
-            values = _visible(r.get(title))
+            values = self._values(title)
             lines.append(f"{title}:" + ("" if values else " none"))
             lines += [_indent(f"{k} = {_text(v)}", "  ", "    ") for k, v in values.items()]
         for node in r.get("nodes") or []:
@@ -164,18 +164,29 @@ class RunDetail:
                 + " · ".join(esc(f) for f in self._facts()) + "</div>")
         if r.get("error"):
             head += f"<div style='color:{colour}'>{esc(str(r['error']))}</div>"
-        tables = "".join(self._html_values(title, _visible(r.get(title)))
+        tables = "".join(self._html_values(title, self._values(title))
                          for title in ("inputs", "outputs"))
         nodes = "".join(self._html_node(node) for node in r.get("nodes") or [])
         return f"<div class='am-run-detail {NO_MATH}'>{head}{tables}{nodes}</div>"
+
+    def _values(self, title: str) -> dict[str, Any]:
+        """Outputs, or the inputs that were given: a stored run's inputs also hold the fields
+        left at their defaults, which nobody typed."""
+        values = _visible(self.run.get(title))
+        if title == "inputs":
+            defaults = _defaults(self.run.get("yaml"), self.run.get("workflow"))
+            values = {k: v for k, v in values.items() if k not in defaults
+                      or not (defaults[k] == v or (defaults[k] is None and v in ("", [], {})))}
+        return values
 
     @staticmethod
     def _html_values(title: str, values: dict[str, Any]) -> str:
         if not values:
             return f"<div><b>{title}</b>: none</div>"
-        rows = "".join(f"<tr><td><code>{esc(str(k))}</code></td><td>{_pre(_text(v))}</td></tr>"
+        left = "style='text-align:left;vertical-align:top'"  # notebooks right-align table cells
+        rows = "".join(f"<tr><td {left}><code>{esc(str(k))}</code></td><td {left}>{_pre(_text(v))}</td></tr>"
                        for k, v in values.items())
-        return f"<table><tr><th>{title}</th><th>value</th></tr>{rows}</table>"
+        return f"<table><tr><th {left}>{title}</th><th {left}>value</th></tr>{rows}</table>"
 
     def _html_node(self, node: dict[str, Any]) -> str:
         facts = " · ".join(esc(f) for f in self._node_facts(node))
@@ -198,6 +209,19 @@ def _when(value: Any) -> str:
     if isinstance(value, (int, float)):
         return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return "" if value is None else str(value)
+
+
+def _defaults(yaml_text: str | None, name: str | None) -> dict[str, Any]:
+    """The state fields of a stored workflow that are optional, with their default values."""
+    if not yaml_text:
+        return {}
+    from .._workflow import load
+
+    try:
+        fields = load(yaml_text, name=name).spec.state.fields
+    except Exception:  # a workflow stored by an older version may no longer load: show all
+        return {}
+    return {k: f.default for k, f in fields.items() if not f.required}
 
 
 def _visible(values: Any) -> dict[str, Any]:

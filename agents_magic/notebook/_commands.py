@@ -238,25 +238,30 @@ def _chart(draw: Callable[[Any], Any], frame: pd.DataFrame, charts: bool) -> Any
 
 
 def run_history(settings: Settings, *, name: str | None = None, last: int | None = None,
-                status: str | None = None) -> pd.DataFrame | Note:
-    """``%workflow runs``: the recorded runs, newest first."""
+                status: str | None = None, everything: bool = False) -> pd.DataFrame | Note:
+    """``%workflow runs``: the recorded runs, newest first, in columns that fit a cell; this
+    session's runs unless a workflow is named or ``everything`` is asked for."""
     off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    return _reports.runs(name=name, last=last, status=status, url=settings.resolved_storage_url)
+    process = None if everything or name else _reports.this_session()
+    return _reports.compact(_reports.runs(name=name, last=last, status=status, process=process,
+                                          url=settings.resolved_storage_url))
 
 
 def costs(settings: Settings, by: str, since: str | None, show: Callable[[Any], None], *,
-          charts: bool = True) -> pd.DataFrame | Note:
-    """``%workflow cost``: shows a bar chart and returns the table."""
+          charts: bool = True, everything: bool = False) -> pd.DataFrame | Note:
+    """``%workflow cost``: shows a bar chart and returns the table (this session's runs unless
+    ``everything``)."""
     off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
-    frame = _reports.cost_report(by=by, since=since, url=settings.resolved_storage_url)
+    frame = _reports.cost_report(by=by, since=since, url=settings.resolved_storage_url,
+                                 process=None if everything else _reports.this_session())
     if frame.empty:
         show(Note("No LLM calls are recorded" + (f" since {since}" if since else "") + " yet."))
     else:
@@ -275,6 +280,9 @@ def run_profile(settings: Settings, run_id: str | None, threshold: float,
     frame = _reports.profile(run_id, threshold=threshold, url=settings.resolved_storage_url)
     if not frame.empty:
         show(_chart(_reports.profile_figure, frame, charts))
+        spread = _reports.node_percentiles(frame.attrs["workflow"], url=settings.resolved_storage_url)
+        show(spread)  # p50/p95/p99 per node across the workflow's runs
+        show(_chart(_reports.percentile_figure, spread, charts))
     return frame
 
 

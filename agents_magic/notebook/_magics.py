@@ -215,6 +215,7 @@ _RUN_ID = (("run_id",), {"nargs": "?", "metavar": "RUN_ID",
 _RUN_OUTPUT = [(("--no-cache",), {"action": "store_true", "help": "call the LLMs even if cached"}),
                (("--out",), {"metavar": "VAR", "help": "store the RunResult in VAR"}),
                (("--quiet",), {"action": "store_true", "help": "no progress lines or notes"})]
+_ALL_HELP = "every recorded run (default: this session's runs, or all runs of --name N)"
 PARSERS = {
     "list": _parser("workflow list"),
     "show": _parser("workflow show", (("name",), {"help": "a workflow defined here"})),
@@ -231,12 +232,14 @@ PARSERS = {
                     (("--status",), {"metavar": "S", "choices": RUN_STATUSES,
                                      "help": "only runs with this status"}),
                     (("--browse",), {"action": "store_true",
-                                     "help": "an interactive table: select runs to see and compare"})),
+                                     "help": "an interactive table: select runs to see and compare"}),
+                    (("--all",), {"action": "store_true", "help": _ALL_HELP})),
     "cost": _parser("workflow cost",
                     (("--by",), {"choices": COST_BY, "default": "provider",
                                  "help": "group by provider (default), model, node or workflow"}),
                     (("--since",), {"metavar": "WHEN", "type": _when,
-                                    "help": "only runs started since WHEN (2026-01-31, 24h, 7d)"})),
+                                    "help": "only runs started since WHEN (2026-01-31, 24h, 7d)"}),
+                    (("--all",), {"action": "store_true", "help": _ALL_HELP})),
     "profile": _parser("workflow profile", _RUN_ID,
                        (("--threshold",), {"type": _share, "default": 0.5, "help": (
                            "a bottleneck takes more than this share of the run (default 0.5)")})),
@@ -506,16 +509,17 @@ class AgentsMagic(Magics):
         if args.browse:
             from ..display.runs_view import RunsBrowser
 
-            return RunsBrowser(last=args.last or 200, url=self.settings.resolved_storage_url)
+            return RunsBrowser(name=args.name, last=args.last or 200,
+                               url=self.settings.resolved_storage_url)
         return _commands.run_history(self.settings, name=args.name, last=args.last,
-                                     status=args.status)
+                                     status=args.status, everything=args.all)
 
     def _cmd_cost(self, words: list[str]) -> Any:
         from . import _commands
 
         args = _parse(PARSERS["cost"], words)
         return _commands.costs(self.settings, args.by, args.since, show=self._show,
-                               charts=self._charts())
+                               charts=self._charts(), everything=args.all)
 
     def _cmd_profile(self, words: list[str]) -> Any:
         from . import _commands

@@ -3,6 +3,7 @@ updates, Stop, the static picture in the output bundle, and the text lines it ke
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,7 @@ def test_stop_cancels_the_run_like_an_interrupt(fake_llm: Any) -> None:
 
 
 def test_front_end_files_exist_and_the_module_has_a_default_export() -> None:
-    assert "export default" in asset("run_view.js").read_text()
+    assert re.search(r"export \{[^}]*\bas default\b", asset("run_view.js").read_text())
     assert asset("run_view.css").is_file()
     view = RunView(workflow="w")
     assert {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(_bundle(view))

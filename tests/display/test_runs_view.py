@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,5 +39,12 @@ def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.Mo
     assert [v.status for v in browser.views] == ["succeeded", "failed"]
     review = next(row for row in browser.diff if row["node"] == "review")
     assert review["a"]["state"] == "succeeded" and review["b"]["state"] == "failed"
-    assert "state" in review["changed"] and "outputs" in review["changed"]
-    assert "export default" in asset("runs_view.js").read_text()
+    assert {"state", "outputs", "response"} <= set(review["changed"])
+    assert review["a"]["prompt"].startswith("Review")
+    assert review["a"]["response"] and not review["b"]["response"]
+    spread = {row["node_id"]: row for row in browser.percentiles}  # both runs of two_step
+    assert spread["draft"]["executions"] == 2 and spread["review"]["executions"] == 2
+    assert spread["draft"]["p50_ms"] <= spread["draft"]["p95_ms"] <= spread["draft"]["p99_ms"]
+    only = am.runs_browser(name="nothing-by-this-name")  # the public door, filtered by workflow
+    assert isinstance(only, RunsBrowser) and only.runs == []
+    assert re.search(r"export \{[^}]*\bas default\b", asset("runs_view.js").read_text())

@@ -108,7 +108,7 @@ def test_runs_lists_them_newest_first_with_filters(store_on, history):
     frame = store_on.run_line_magic("workflow", "runs")
     assert ids(frame) == [failed.run_id, again.run_id, first.run_id]
     assert list(frame["status"]) == ["failed", "succeeded", "succeeded"]
-    assert list(frame["cached_nodes"]) == [0, 2, 0] and list(frame["failed_nodes"]) == [1, 0, 0]
+    assert list(frame["cached"]) == [0, 2, 0] and list(frame["failed"]) == [1, 0, 0]
     assert frame["cost_usd"].tolist() == pytest.approx([0.0, 0.0, first.cost_usd])
     assert ids(store_on.run_line_magic("workflow", "runs --last 1")) == [failed.run_id]
     assert ids(store_on.run_line_magic("workflow", "runs --name paid")) == [again.run_id,
@@ -116,6 +116,22 @@ def test_runs_lists_them_newest_first_with_filters(store_on, history):
     assert ids(store_on.run_line_magic("workflow", "runs --status failed --name broken")) == [
         failed.run_id]
     assert store_on.run_line_magic("workflow", "runs --name nothing").empty
+
+
+def test_runs_fit_a_cell_and_default_to_this_session(store_on, history, monkeypatch):
+    from agents_magic import _reports
+
+    frame = store_on.run_line_magic("workflow", "runs")
+    assert list(frame.columns) == ["run_id", "workflow", "status", "started", "ms", "tokens",
+                                   "cost_usd", "nodes", "cached", "failed", "error"]
+    assert all(len(s) == 19 for s in frame["started"])  # to the second, no nanoseconds
+    assert str(frame["ms"].dtype) == "Int64"
+    monkeypatch.setattr(_reports, "this_session", lambda: "another-kernel")
+    assert store_on.run_line_magic("workflow", "runs").empty
+    assert store_on.run_line_magic("workflow", "cost").empty
+    assert len(store_on.run_line_magic("workflow", "runs --all")) == 3
+    assert len(store_on.run_line_magic("workflow", "runs --name paid")) == 2  # a workflow: all runs
+    assert len(store_on.run_line_magic("workflow", "cost --all --by workflow")) == 2
 
 
 def test_cost_by_node_matches_the_run_results_and_draws_a_chart(store_on, history, shown):
@@ -139,7 +155,9 @@ def test_without_plotly_or_in_a_terminal_a_note_replaces_the_chart(store_on, his
     magics = store_on.magics_manager.registry["AgentsMagic"]
     monkeypatch.setattr(magics, "_charts", lambda: False)  # a terminal: plotly would open a browser
     assert len(store_on.run_line_magic("workflow", "profile")) == 2
-    assert "agents_magic.profile_figure(_).show()" in repr(shown.pop())
+    assert "agents_magic.profile_figure(_).show()" in repr(shown[0])
+    assert "agents_magic.percentile_figure(_).show()" in repr(shown[2])
+    shown.clear()
     monkeypatch.setattr(magics, "_charts", lambda: True)
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
@@ -157,9 +175,14 @@ def test_profile_of_the_last_run_flags_the_bottleneck(store_on, history, shown):
     assert len(frame) == len(failed.node_rows) == 2  # one row per node execution
     assert list(frame["node_id"]) == ["summarize", "rate"]
     assert list(frame["bottleneck"]) == [True, False]
-    (figure,) = shown
+    figure, spread, percentiles = shown
     assert type(figure).__name__ == "Figure"
     assert [trace.name for trace in figure.data if trace.name == "bottleneck"] == ["bottleneck"]
+    # the workflow's runs so far: one, so every percentile is that run's time
+    assert spread.set_index("node_id").loc["summarize", "executions"] == 1
+    row = spread.set_index("node_id").loc["summarize"]
+    assert row["p50_ms"] == row["p95_ms"] == row["p99_ms"] == pytest.approx(frame["duration_ms"][0], abs=0.1)
+    assert [t.name for t in percentiles.data] == ["p50", "p95", "p99"]
     earlier = store_on.run_line_magic("workflow", f"profile {first.run_id[:10]} --threshold 1")
     assert earlier.attrs["run_id"] == first.run_id and not earlier["bottleneck"].any()
     assert list(earlier["node_id"]) == ["draft", "review"]
@@ -174,6 +197,12 @@ def test_show_run_has_inputs_outputs_prompts_and_responses(store_on, history):
     assert f"    {first.outputs['draft']}" in text  # the draft node's response
     page = view._repr_html_()
     assert "Draft a note about &lt;b&gt;cats&lt;/b&gt;" in page and "<b>cats</b>" not in page
+    # only the input given is listed (draft and review were left at their empty defaults) ...
+    inputs = text.split("inputs:\n", 1)[1].split("outputs:", 1)[0]
+    assert inputs.strip() == "topic = <b>cats</b>"
+    assert "<code>draft</code>" not in page.split("<th style='text-align:left;vertical-align:top'>outputs")[0]
+    # ... and text is left-aligned, not right-aligned as notebooks draw table cells
+    assert page.count("text-align:left") >= 4
     last = repr(store_on.run_line_magic("workflow", "show-run"))
     assert last.startswith("broken failed") and "not json" in last and "error:" in last
 

@@ -53,6 +53,35 @@ def test_mock_workflows_cost_nothing():
     assert result["missing_inputs"] == []
 
 
+def test_an_openai_estimate_does_not_import_litellm():
+    import subprocess
+    import sys
+
+    code = ("import sys; from agents_magic._estimate import estimate; "
+            f"r = estimate({LOOP!r}, {{'topic': 'cats'}}); "
+            "print('litellm' in sys.modules, r['max_usd'] > 0, r['assumptions'][-1])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(" ", 2)[:2] == ["False", "True"]
+    assert "tiktoken's o200k_base encoding" in out.stdout
+
+
+def test_without_tiktoken_characters_make_tokens(monkeypatch):
+    import importlib.util
+
+    from agents_magic import _estimate
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tiktoken" else real(name, *a))
+    _estimate._encoding.cache_clear()
+    try:
+        count = _estimate._Counter()("openai", "gpt-4o-mini", [{"role": "user", "content": "x" * 40}])
+        result = estimate(LOOP, {"topic": "cats"})
+    finally:
+        _estimate._encoding.cache_clear()
+    assert count == 44 // _estimate.CHARS_PER_TOKEN + 3 + 3  # 44 characters, then the framing
+    assert "characters a token" in result["assumptions"][-1] and result["max_usd"] > 0
+
+
 def test_mock_workflows_need_no_tokenizer():
     import subprocess
     import sys

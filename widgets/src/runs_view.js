@@ -1,16 +1,12 @@
-// The runs browser (anywidget ESM, unbundled): a filterable, sortable table of stored runs;
-// clicking rows selects one or two, whose run views (child widgets) and comparison appear below.
+// The runs browser (anywidget ESM; esbuild bundles it into agents_magic/display/static/): a
+// filterable, sortable table of stored runs; clicking rows selects one or two, whose run views
+// (child widgets) and comparison appear below.
+import { el } from "./dom.js";
 const COLUMNS = [
   ["workflow", "workflow"], ["status", "status"], ["started", "started"],
   ["duration_s", "time (s)"], ["tokens", "tokens"], ["cost", "cost ($)"],
 ];
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function render({ model, el: host }) {
   const root = el("div", "am-run am-runs");
@@ -24,7 +20,8 @@ function render({ model, el: host }) {
   const table = el("table", "am-runs-table");
   const views = el("div", "am-runs-views");
   const diff = el("div", "am-runs-diff");
-  root.append(filters, table, views, diff);
+  const spread = el("div", "am-runs-percentiles");
+  root.append(filters, table, views, diff, spread);
   host.appendChild(root);
   let sortKey = "started";
   let ascending = false;
@@ -63,7 +60,9 @@ function render({ model, el: host }) {
         model.save_changes();
       };
       tr.addEventListener("click", pick);
-      tr.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); }
+      });
       return tr;
     });
     table.replaceChildren(head, ...body);
@@ -83,28 +82,72 @@ function render({ model, el: host }) {
     }
   }
 
+  function textCell(row, key) {
+    const td = el("td");
+    if (!row.changed.includes(key)) {
+      td.append(el("span", "am-detail-empty", row.a[key] ? "same" : ""));
+      return td;
+    }
+    td.className = "am-runs-changed";
+    const box = el("details");
+    const texts = el("div", "am-runs-texts");
+    texts.append(el("pre", "am-detail-text", row.a[key] || "—"), el("pre", "am-detail-text", row.b[key] || "—"));
+    box.append(el("summary", "", "differs"), texts);
+    td.append(box);
+    return td;
+  }
+
   function drawDiff() {
     const rows = model.get("diff") || [];
     if (!rows.length) { diff.replaceChildren(); return; }
     const head = el("tr");
-    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs"]) head.append(el("th", "", label));
+    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs", "prompt", "response"]) {
+      head.append(el("th", "", label));
+    }
     const fmt = { state: (v) => v ?? "", duration_ms: (v) => ((v || 0) / 1000).toFixed(2),
-      tokens: (v) => String(v ?? 0), total_cost: (v) => (v || 0).toFixed(6), outputs: (v) => v || "" };
+      tokens: (v) => String(v ?? 0), total_cost: (v) => (v || 0).toFixed(6) };
     const body = rows.map((row) => {
       const tr = el("tr");
       tr.dataset.node = row.node;
       tr.append(el("td", "", row.node));
-      for (const key of ["state", "duration_ms", "tokens", "total_cost", "outputs"]) {
+      for (const key of Object.keys(fmt)) {
         const changed = row.changed.includes(key);
-        const td = el("td", changed ? "am-runs-changed" : "", changed
-          ? `${fmt[key](row.a[key])} → ${fmt[key](row.b[key])}` : fmt[key](row.a[key]));
-        tr.append(td);
+        tr.append(el("td", changed ? "am-runs-changed" : "", changed
+          ? `${fmt[key](row.a[key])} → ${fmt[key](row.b[key])}` : fmt[key](row.a[key])));
       }
+      for (const key of ["outputs", "prompt", "response"]) tr.append(textCell(row, key));
       return tr;
     });
     const table = el("table", "am-runs-table");
     table.replaceChildren(head, ...body);
     diff.replaceChildren(el("div", "am-detail-title", "differences (first → second)"), table);
+  }
+
+  function drawPercentiles() {
+    const rows = model.get("percentiles") || [];
+    if (!rows.length) { spread.replaceChildren(); return; }
+    const top = Math.max(...rows.map((r) => r.p99_ms), 0) || 1;
+    const table = el("table", "am-runs-table");
+    const head = el("tr");
+    for (const label of ["node", "runs", "p50 (ms)", "p95 (ms)", "p99 (ms)", ""]) head.append(el("th", "", label));
+    table.append(head);
+    for (const r of rows) {
+      const tr = el("tr");
+      tr.dataset.node = r.node_id;
+      tr.append(el("td", "", r.node_id), el("td", "", String(r.executions)));
+      for (const key of ["p50_ms", "p95_ms", "p99_ms"]) tr.append(el("td", "", r[key].toFixed(1)));
+      // p50 to p99 as one bar: a plot of the spread, scaled to the slowest p99
+      const bar = el("div", "am-bar am-spread");
+      const range = el("span", "am-bar-fill");
+      range.style.marginLeft = `${(100 * r.p50_ms) / top}%`;
+      range.style.width = `${Math.max(1, (100 * (r.p99_ms - r.p50_ms)) / top)}%`;
+      bar.append(range);
+      const cell = el("td");
+      cell.append(bar);
+      tr.append(cell);
+      table.append(tr);
+    }
+    spread.replaceChildren(el("div", "am-detail-title", "time per node across this workflow's runs (p50 → p99)"), table);
   }
 
   byWorkflow.addEventListener("input", drawTable);
@@ -114,15 +157,18 @@ function render({ model, el: host }) {
   model.on("change:selected", drawTable);
   model.on("change:views", onViews);
   model.on("change:diff", drawDiff);
+  model.on("change:percentiles", drawPercentiles);
   drawTable();
   drawViews();
   drawDiff();
+  drawPercentiles();
   return () => {
     for (const view of shown) view.remove();
     model.off("change:runs", drawTable);
     model.off("change:selected", drawTable);
     model.off("change:views", onViews);
     model.off("change:diff", drawDiff);
+    model.off("change:percentiles", drawPercentiles);
   };
 }
 

@@ -1,22 +1,15 @@
-// The live run view (anywidget ESM, unbundled). Everything drawn comes from synced traits:
-// graph (SVG with data-node groups), status, nodes, totals, details.
+// The live run view (anywidget ESM; esbuild bundles it into agents_magic/display/static/).
+// Everything drawn comes from synced traits: graph (SVG with data-node groups), status, nodes,
+// totals, details.
+import { el, usd } from "./dom.js";
 const ACTIVE = new Set(["running", "retrying"]);
+const STREAM_CHARS = 160; // the tail of a running node's streamed text shown under the graph
 const SYMBOL = {
   pending: "", running: "▶", retrying: "↻", succeeded: "✓", cached: "✓", failed: "✗",
   cancelled: "■", interrupted: "⏸", skipped: "–",
 };
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
-function usd(value) {
-  const v = Number(value || 0);
-  return "$" + (v < 0.01 ? v.toFixed(6) : v.toFixed(4));
-}
 
 function seconds(value) {
   return `${Number(value || 0).toFixed(1)}s`;
@@ -50,10 +43,13 @@ function render({ model, el: host }) {
   const detail = el("div", "am-run-detail");
   detail.hidden = true;
   body.append(graph, detail);
+  // The tail of what running nodes are streaming (cleared when a node retries).
+  const stream = el("div", "am-run-stream");
+  stream.setAttribute("aria-live", "off");
   const costs = el("details", "am-run-costs");
   const costsBody = el("div", "am-costs-body");
   costs.append(el("summary", "", "Cost breakdown"), costsBody);
-  root.append(header, error, body, costs);
+  root.append(header, error, body, stream, costs);
   host.appendChild(root);
 
   let received = performance.now();
@@ -94,6 +90,17 @@ function render({ model, el: host }) {
       g.querySelector(".am-node-caption").textContent = nodeCaption(n, extra);
       g.setAttribute("aria-label", `${g.dataset.node}: ${state}`);
     }
+  }
+
+  function drawStream() {
+    const live = Object.entries(model.get("nodes") || {}).filter(([, n]) => ACTIVE.has(n.state) && n.text);
+    stream.replaceChildren(...live.map(([name, n]) => {
+      const line = el("div", "am-stream-line");
+      line.dataset.node = name;
+      line.append(el("b", "", `${name} `), el("span", "am-stream-text", n.text.slice(-STREAM_CHARS)));
+      return line;
+    }));
+    stream.hidden = !live.length;
   }
 
   function drawHeader() {
@@ -184,7 +191,10 @@ function render({ model, el: host }) {
     model.send({ type: "cancel", id: `cancel-${++requests}` });
   });
 
-  const onNodes = () => { received = performance.now(); drawNodes(); drawHeader(); drawDetail(); drawCosts(); };
+  const onNodes = () => {
+    received = performance.now();
+    drawNodes(); drawHeader(); drawStream(); drawDetail(); drawCosts();
+  };
   model.on("change:graph", drawGraph);
   model.on("change:nodes", onNodes);
   model.on("change:totals", onNodes);
@@ -193,6 +203,7 @@ function render({ model, el: host }) {
   drawGraph();
   drawHeader();
   drawCosts();
+  drawStream();
   drawDetail();
   const timer = setInterval(() => {
     const status = model.get("status");

@@ -256,7 +256,10 @@ class WorkflowGraph:
         for part in Graph(list(vertex.values()), list(links.values())).C:  # side by side
             sugiyama = SugiyamaLayout(part)
             sugiyama.xspace, sugiyama.yspace = NODE_GAP, LAYER_GAP
-            sugiyama.init_all(roots=[v for v in part.sV if v.data == START or not v.e_in()])
+            # Back edges are already left out, so the graph is acyclic: no feedback search
+            # (grandalf's is recursive and would overflow on a chain of thousands of nodes).
+            sugiyama.init_all(roots=[v for v in part.sV if v.data == START or not v.e_in()],
+                              inverted_edges=[])
             for ctrl in sugiyama.ctrls.values():  # a long edge's waypoints need little room
                 for r, dummy in ctrl.items():
                     if r not in (min(ctrl), max(ctrl)):

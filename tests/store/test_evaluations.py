@@ -212,7 +212,7 @@ def test_a_store_at_0002_is_upgraded(store_url):
     store = _db.RunStore(store_url)
     assert store.migrated
     with store.engine.connect() as connection:
-        assert _db.current_revision(connection) == _db.HEAD == "0003"
+        assert _db.current_revision(connection) == _db.HEAD
     assert rows(store_url, "SELECT run_id FROM runs") == [{"run_id": "old-run"}]
     record = make_record(rows_per_variant=1, repeats=1, variants=("a",))
     record["rows"][0]["run_id"] = "old-run"

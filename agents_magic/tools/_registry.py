@@ -36,7 +36,7 @@ def get(name: str, **config: Any) -> Tool:
     ::
 
         read = agents_magic.tools.get("file_read", roots=["data/"])
-        read(path="data/notes.txt")
+        read(path="notes.txt")  # relative paths start at the first root: data/notes.txt
     """
     from ..config._validate import did_you_mean
 

@@ -132,7 +132,8 @@ def bind(spec: WorkflowSpec, smap: SourceMap, functions: Mapping[str, Any] | Non
                     continue
             except (TypeError, ValueError, ToolError) as exc:
                 where = (*path, "config") if entry.config else name_path
-                problems.append(smap.problem(where, f"tool `{entry.name}`: {exc}"))
+                said = str(exc).removeprefix(f"{entry.name}: ")  # a built-in's own prefix
+                problems.append(smap.problem(where, f"tool `{entry.name}`: {said}"))
                 continue
             if made is not None:
                 bound.setdefault(node.id, []).append(NodeTool(made, entry.on_error))

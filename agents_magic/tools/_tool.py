@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import AgentsMagicError
 
-class ToolError(Exception):
-    """A tool refused or failed a call; the message is safe to show the model and the user."""
+
+class ToolError(AgentsMagicError):
+    """A tool refused or failed a call; the message is safe to show the model and the user (in a
+    notebook it shows without a traceback, as the user's mistake it is)."""
 
 
 class ToolArgumentsError(ToolError):

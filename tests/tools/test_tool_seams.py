@@ -116,3 +116,24 @@ def test_with_on_error_continue_a_refusal_goes_back_to_the_model(fake_llm, folde
     assert event.error == "`/etc/passwd` is outside the allowed roots (" + str(folder) + ")"
     (reply,) = [m["content"] for m in fake_llm.requests()[1]["messages"] if m.get("role") == "tool"]
     assert reply == f"error: {event.error}"
+
+
+def test_in_a_notebook_a_tool_error_shows_its_message_without_a_traceback(ip, folder, capsys):
+    ip.run_cell("import agents_magic")
+    made = ip.run_cell('agents_magic.tools.get("file_read", roots=["nope"])')
+    assert type(made.error_in_exec).__name__ == "ToolError"
+    assert made.error_in_exec._render_traceback_() == [
+        "ToolError: file_read: root `nope` is not an existing directory"]
+    called = ip.run_cell('agents_magic.tools.get("file_read", roots=["notes"])(path="../secret.txt")')
+    assert called.error_in_exec._render_traceback_() == [
+        f"ToolError: `../secret.txt` is outside the allowed roots ({folder})"]
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_a_bad_tool_config_names_the_tool_once(ip):
+    text = flow("{provider: mock}", "[{name: file_read, config: {root: [notes]}}]")
+    cell = ip.run_cell(f"%%workflow reader -i question=q\n{text}")
+    (problem,) = cell.error_in_exec.problems
+    assert problem.message == ("tool `file_read`: unknown config key `root` "
+                               "(did you mean `roots`?)")
+    assert problem.line is not None

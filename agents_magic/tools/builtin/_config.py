@@ -52,9 +52,9 @@ def arguments_checked(tool: Tool) -> Tool:
     function = tool.function
     check = validate_call(functools.wraps(function)(lambda *args, **kwargs: (args, kwargs)))
 
-    def validated(arguments: dict[str, Any]) -> tuple[Any, Any]:
+    def validated(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         try:
-            return check(**arguments)  # type: ignore[no-any-return]
+            return check(**arguments)
         except ValidationError as error:
             said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
                              for e in error.errors())

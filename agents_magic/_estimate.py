@@ -15,10 +15,13 @@ known yet: the minimum counts them as empty, the maximum as long as that node's 
   provider's own limit is usually far higher).
 
 A map (``parallel:`` edge) multiplies its target's calls by the number of items when the list
-is known from the inputs or a default ("× n"); otherwise it counts one item and says so.
+is known from the inputs or a default ("× n"); otherwise it counts one item and says so. A node
+with ``tools`` makes one call when the model answers at once and up to ``max_tool_steps + 1``
+when it keeps calling tools: the minimum counts one, the maximum all of them.
 
 Not included: the one repair request a structured node makes when its reply does not fit the
-schema, retries after errors (billed only when a provider charges failed calls), and tools.
+schema, retries after errors (billed only when a provider charges failed calls), and the tool
+results and calls that the later calls of a tool loop carry in their prompts.
 Prices come from LiteLLM's local price table; local providers and the mock cost $0; a model
 without a known price counts $0 and is listed under ``unpriced``.
 """
@@ -319,7 +322,9 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
             unpriced.append(f"{node_provider}/{node_model}")
         price_in = float((info or {}).get("input_cost_per_token") or 0.0)
         price_out = float((info or {}).get("output_cost_per_token") or 0.0)
-        calls = bounds.get(node.id, 1) * per_run
+        # A tool loop: one call per round of tool calls, plus the one that answers.
+        tool_calls = node.max_tool_steps + 1 if node.tools else 1
+        calls = bounds.get(node.id, 1) * per_run * tool_calls
         rows[node.id] = {
             "node_id": node.id, "provider": node_provider, "model": node_model,
             "prompt_tokens_min": base, "prompt_tokens_max": base + extra,
@@ -348,8 +353,14 @@ def estimate(workflow: Any, inputs: dict[str, Any] | None = None, *,
         f"max_tokens not set → {default_max_tokens} completion tokens assumed per call",
         "state written by an earlier node: empty in the minimum, that node's longest reply "
         "in the maximum",
-        "not included: the one repair request after an invalid structured reply, retries, tools",
+        "not included: the one repair request after an invalid structured reply, retries",
     ]
+    for node in spec.nodes:
+        if node.tools and node.id in rows:
+            assumptions.append(
+                f"tools: `{node.id}` makes 1 call if the model answers at once, up to "
+                f"max_tool_steps + 1 = {node.max_tool_steps + 1} if it keeps calling tools; the "
+                "tool results those later calls carry are not counted")
     if counter.method:
         assumptions.append(f"prompt tokens counted with {counter.method}")
     for edge in spec.edges:

@@ -6,8 +6,9 @@
      ├── ConfigError            the workflow text is invalid (every problem, with line:col)
      ├── InputError             run inputs are missing or of the wrong type
      ├── BudgetExceeded         the next call would take the run over its budget
-     └── ProviderError          an LLM provider cannot be used or failed after retries
-          └── NodeOutputError   a node's reply did not match its output schema
+     ├── ProviderError          an LLM provider cannot be used or failed after retries
+     │    └── NodeOutputError   a node's reply did not match its output schema
+     └── tools.ToolError        a tool refused a call (ToolArgumentsError: its arguments)
 
     AgentsMagicWarning          a workflow loads, but part of it will not act as written
 

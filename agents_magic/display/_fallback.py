@@ -54,6 +54,7 @@ class _Row:
     tokens: int = 0
     detail: str = ""
     tools: int = 0  # tool calls so far
+    tool_errors: int = 0  # of which came back with an error
 
     @property
     def label(self) -> str:
@@ -155,6 +156,7 @@ class TextProgress:
             line = tool_text(event)
             if row is not None:
                 row.tools += 1
+                row.tool_errors += event.error is not None
                 row.detail = line
             self._log.append(f"  ↳ {event.node_id} {line}")
         elif isinstance(event, NodeFinished):
@@ -194,6 +196,7 @@ class TextProgress:
                 f"{row.tokens} tokens · {row.llm}")
         if row.tools:
             text += f" · {row.tools} tool call{'s' if row.tools != 1 else ''}"
+            text += f" ({row.tool_errors} with errors)" if row.tool_errors else ""
         return text + (f" · {row.detail}" if row.detail else "")
 
     def _header(self) -> str:

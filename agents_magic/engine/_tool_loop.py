@@ -129,7 +129,11 @@ class ToolLoop:
         text = ""
         mistaken = True  # the model's own mistake (unknown tool, bad arguments): never fatal
         if bound is None:
-            error = f"unknown tool `{call.name}`; the tools are: {', '.join(self.tools)}"
+            from ..config._validate import did_you_mean
+
+            hint = did_you_mean(call.name, self.tools)
+            error = (f"unknown tool `{call.name}`" + (f" ({hint})" if hint else "")
+                     + f"; the tools are: {', '.join(self.tools)}")
         else:
             try:
                 text = result_text(await bound.tool.acall(call.arguments))

@@ -36,7 +36,7 @@ def get(name: str, **config: Any) -> Tool:
     ::
 
         read = agents_magic.tools.get("file_read", roots=["data/"])
-        read(path="data/notes.txt")
+        read(path="notes.txt")  # relative paths start at the first root: data/notes.txt
     """
     from ..config._validate import did_you_mean
 
@@ -132,7 +132,8 @@ def bind(spec: WorkflowSpec, smap: SourceMap, functions: Mapping[str, Any] | Non
                     continue
             except (TypeError, ValueError, ToolError) as exc:
                 where = (*path, "config") if entry.config else name_path
-                problems.append(smap.problem(where, f"tool `{entry.name}`: {exc}"))
+                said = str(exc).removeprefix(f"{entry.name}: ")  # a built-in's own prefix
+                problems.append(smap.problem(where, f"tool `{entry.name}`: {said}"))
                 continue
             if made is not None:
                 bound.setdefault(node.id, []).append(NodeTool(made, entry.on_error))

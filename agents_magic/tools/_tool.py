@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import AgentsMagicError
 
-class ToolError(Exception):
-    """A tool refused or failed a call; the message is safe to show the model and the user."""
+
+class ToolError(AgentsMagicError):
+    """A tool refused or failed a call; the message is safe to show the model and the user (in a
+    notebook it shows without a traceback, as the user's mistake it is)."""
 
 
 class ToolArgumentsError(ToolError):
@@ -46,6 +49,15 @@ class Tool:
         return await asyncio.to_thread(self.function, **arguments)
 
     def __call__(self, **arguments: Any) -> Any:
-        if inspect.iscoroutinefunction(self.function):
+        """Call from Python; an async tool runs to completion here, also in a notebook cell
+        (where an event loop is already running: then it runs in a worker thread)."""
+        if not inspect.iscoroutinefunction(self.function):
+            return self.function(**arguments)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             return asyncio.run(self.function(**arguments))
-        return self.function(**arguments)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as worker:
+            return worker.submit(asyncio.run, self.function(**arguments)).result()

@@ -50,3 +50,15 @@ def test_an_unknown_notebook_function_is_reported_before_any_call(ip):
     assert problem.line == text.splitlines().index("    tools: [populaton]") + 1 + CELL_LINE_OFFSET
     assert "unknown tool `populaton`" in problem.message and problem.hint == "did you mean `population`?"
     assert ip.user_ns["seen"] == []
+
+
+def test_the_progress_lines_count_tool_calls_that_came_back_with_errors(ip, capsys):
+    assert ip.run_cell(DEFINE).success
+    script = ("{provider: mock, responses: [{tool_calls: [{name: populaton, arguments: {city: Paris}}, "
+              "{name: population, arguments: {city: Paris}}]}, 'About 2.1 million.']}")
+    result = ip.run_cell_magic("workflow", "pop -i question='How many?'", flow(script))
+    assert result.ok, result.error
+    out = capsys.readouterr().out
+    assert ("tool populaton(city='Paris') ✗ unknown tool `populaton` (did you mean `population`?);"
+            " the tools are: population") in out
+    assert "2 tool calls (1 with errors)" in out

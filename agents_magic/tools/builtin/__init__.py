@@ -1,13 +1,25 @@
 """Built-in tools, by the names configurable-agents gives them: each entry makes a `Tool` from
-its configuration (the node's `config:` mapping, as keyword arguments)."""
+its configuration (the node's `config:` mapping, as keyword arguments), whose arguments are
+checked at every call (a `ToolArgumentsError` names what is wrong)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from agents_magic.tools._tool import Tool
 from agents_magic.tools.builtin import env, files, formats, network, process, sql
+from agents_magic.tools.builtin._config import arguments_checked
 
-BUILTINS: dict[str, Callable[..., Tool]] = {
+
+def _checked(factory: Callable[..., Tool]) -> Callable[..., Tool]:
+    @functools.wraps(factory)
+    def make(**config: Any) -> Tool:
+        return arguments_checked(factory(**config))
+    return make
+
+
+BUILTINS: dict[str, Callable[..., Tool]] = {name: _checked(factory) for name, factory in {
     "file_read": files.file_read,
     "file_write": files.file_write,
     "file_glob": files.file_glob,
@@ -22,4 +34,4 @@ BUILTINS: dict[str, Callable[..., Tool]] = {
     "shell": process.shell,
     "process": process.process,
     "env_vars": env.env_vars,
-}
+}.items()}

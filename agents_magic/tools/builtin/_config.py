@@ -1,7 +1,9 @@
-"""A built-in tool's `config:` checked when the tool is made: unknown keys and bad values are a
-`ToolError` naming the key (with a "did you mean")."""
+"""A built-in tool's `config:` checked when the tool is made (unknown keys and bad values are a
+`ToolError` naming the key, with a "did you mean"), and its arguments checked at each call
+(a `ToolArgumentsError`: the model's mistake, which it is always told)."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import inspect
@@ -10,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agents_magic.tools._tool import ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 
 S = TypeVar("S", bound="Settings")
 
@@ -38,6 +40,38 @@ def settings(tool: str, model: type[S], config: dict[str, Any]) -> S:
                 where = ".".join(str(p) for p in item["loc"]) or "config"
                 problems.append(f"config `{where}`: {item['msg']}")
     raise ToolError(f"{tool}: " + "; ".join(problems))
+
+
+def arguments_checked(tool: Tool) -> Tool:
+    """``tool`` with its arguments validated against its function's signature before each call
+    (missing, unknown and mistyped arguments, values outside a ``Literal``), by pydantic's
+    ``validate_call`` over a stand-in, so that nothing the tool itself raises is mistaken for a
+    bad argument."""
+    from pydantic import ValidationError, validate_call
+
+    function = tool.function
+    check = validate_call(functools.wraps(function)(lambda *args, **kwargs: (args, kwargs)))
+
+    def validated(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        try:
+            return check(**arguments)
+        except ValidationError as error:
+            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
+                             for e in error.errors())
+            raise ToolArgumentsError(f"invalid arguments for `{tool.name}`: {said}") from None
+
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def async_call(**arguments: Any) -> Any:
+            args, kwargs = validated(arguments)
+            return await function(*args, **kwargs)
+        return dataclasses.replace(tool, function=async_call)
+
+    @functools.wraps(function)
+    def call(**arguments: Any) -> Any:
+        args, kwargs = validated(arguments)
+        return function(*args, **kwargs)
+    return dataclasses.replace(tool, function=call)
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:

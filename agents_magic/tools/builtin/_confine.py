@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agents_magic.tools._tool import ToolError
+from agents_magic.tools._tool import ToolArgumentsError, ToolError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -72,7 +72,7 @@ class Roots:
     def place(self, path: str) -> Place:
         """Where ``path`` is, worked out lexically; outside every root is an error."""
         if not isinstance(path, str) or not path or "\0" in path:
-            raise ToolError("the path must be a non-empty string without NUL characters")
+            raise ToolArgumentsError("the path must be a non-empty string without NUL characters")
         path = os.path.expanduser(path)
         if os.path.isabs(path):
             for spelling, real in self.spellings:

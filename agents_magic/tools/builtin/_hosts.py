@@ -12,7 +12,7 @@ import re
 import socket
 from typing import TYPE_CHECKING
 
-from agents_magic.tools._tool import ToolError
+from agents_magic.tools._tool import ToolArgumentsError, ToolError
 
 if TYPE_CHECKING:
     import yarl
@@ -67,13 +67,13 @@ class Hosts:
         try:
             url = raw if isinstance(raw, yarl.URL) else yarl.URL(raw)
         except (ValueError, TypeError) as error:
-            raise ToolError(f"`{raw}` is not a valid URL: {error}") from None
+            raise ToolArgumentsError(f"`{raw}` is not a valid URL: {error}") from None
         if url.scheme not in ("http", "https"):
             raise ToolError(f"only http and https URLs are allowed, not `{url.scheme or raw}`")
         if url.user is not None or url.password is not None:
             raise ToolError("URLs with user information (`user@host`) are not allowed")
         if not url.raw_host:
-            raise ToolError(f"`{raw}` has no host")
+            raise ToolArgumentsError(f"`{raw}` has no host")
         host = canonical_host(url.raw_host)
         if ((host, None) in self.exact or (host, url.port) in self.exact
                 or any(host.endswith(s) for s in self.suffixes)):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 from agents_magic.tools.builtin._config import Settings, os_errors, settings
 from agents_magic.tools.builtin._confine import _DIR_FLAGS, Place, Roots
 
@@ -68,8 +68,6 @@ def file_write(**config: Any) -> Tool:
     @os_errors
     def write(path: str, content: str, mode: Literal["create", "overwrite", "append"] = "create",
               make_dirs: bool = False) -> dict[str, Any]:
-        if mode not in ("create", "overwrite", "append"):
-            raise ToolError(f"mode must be create, overwrite or append, not `{mode}`")
         data = content.encode("utf-8")
         if len(data) > cfg.max_bytes:
             raise ToolError(f"content is {len(data)} bytes; the limit is {cfg.max_bytes}")
@@ -153,8 +151,10 @@ def file_glob(**config: Any) -> Tool:
 
     @os_errors
     def glob(pattern: str) -> dict[str, Any]:
-        if not pattern or ".." in pattern.split("/"):
-            raise ToolError("the pattern must be non-empty and must not contain `..`")
+        if not pattern:
+            raise ToolArgumentsError("the pattern is empty")
+        if ".." in pattern.split("/"):
+            raise ToolError("the pattern must not contain `..`")
         parts = [p for p in pattern.split("/") if p not in ("", ".")]
         fixed = 0
         while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):

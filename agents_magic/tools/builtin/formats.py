@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 from agents_magic.tools.builtin._config import Settings, os_errors, settings
 from agents_magic.tools.builtin._confine import Roots
 
@@ -51,7 +51,7 @@ def _bounded(value: Any, cfg: ParseSettings) -> Any:
 
 def _check_size(text: str, cfg: ParseSettings) -> None:
     if not isinstance(text, str):
-        raise ToolError("`text` must be a string")
+        raise ToolArgumentsError("`text` must be a string")
     if len(text) > cfg.max_chars:
         raise ToolError(f"the text is {len(text)} characters; the limit is {cfg.max_chars}")
 
@@ -113,7 +113,7 @@ def dataframe_to_csv(**config: Any) -> Tool:
         import pandas as pd
 
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ToolError("`records` must be a list of objects")
+            raise ToolArgumentsError("`records` must be a list of objects")
         if len(records) > cfg.max_rows:
             raise ToolError(f"{len(records)} records; the limit is {cfg.max_rows}")
         text = pd.DataFrame.from_records(records).to_csv(index=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 from agents_magic.tools.builtin._config import Settings, clip, settings
 from agents_magic.tools.builtin._hosts import Hosts
 
@@ -187,7 +187,7 @@ def web_search(**config: Any) -> Tool:
 
     async def search(query: str) -> dict[str, Any]:
         if not query.strip():
-            raise ToolError("the query is empty")
+            raise ToolArgumentsError("the query is empty")
         reply = await fetch(hosts, cfg, cfg.endpoint, params={**cfg.params, cfg.query_param: query})
         try:
             found = json.loads(_text(reply))

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 from agents_magic.tools.builtin._config import Settings, os_errors, settings
 from agents_magic.tools.builtin._confine import Place, Roots
 from agents_magic.tools.builtin._rules import NEVER, RULES, Rule
@@ -84,7 +84,7 @@ class Runner:
         script_first = self._script_first(rule, args)
         for index, arg in enumerate(args):
             if not isinstance(arg, str) or "\0" in arg:
-                raise ToolError("arguments must be strings without NUL characters")
+                raise ToolArgumentsError("arguments must be strings without NUL characters")
             before_sub = rule.subcommands is not None and subcommand is None
             if options_done or arg == "-" or not arg.startswith("-"):
                 if arg == "--" and not options_done:
@@ -244,9 +244,9 @@ def shell(**config: Any) -> Tool:
         try:
             argv = shlex.split(command)
         except ValueError as error:
-            raise ToolError(f"cannot split the command: {error}") from None
+            raise ToolArgumentsError(f"cannot split the command: {error}") from None
         if not argv:
-            raise ToolError("the command is empty")
+            raise ToolArgumentsError("the command is empty")
         operators = [a for a in argv if a in _SHELL_OPERATORS]
         if operators:
             raise ToolError(f"`{operators[0]}` is shell syntax, and no shell runs here: run one "

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
 from agents_magic.tools.builtin._config import Settings, clip, settings
 
 _PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgres+psycopg://")
@@ -68,7 +68,7 @@ def sql_query(**config: Any) -> Tool:
 
     def query(sql: str) -> dict[str, Any]:
         if not isinstance(sql, str) or not sql.strip():
-            raise ToolError("the query must be a non-empty string")
+            raise ToolArgumentsError("the query must be a non-empty string")
         columns, rows, more = run(target, sql, cfg)
         return _result(columns, rows, more, cfg)
 

@@ -86,7 +86,7 @@ USAGE = """\
            [--scope global|workflow|node] [--workflow W] [--node N] [--ttl S] [--all]
                                   {memory}
 %workflow eval NAME|-f FILE --data VAR_OR_PATH [--metric M ...] [--repeats N] [--variants VAR]
-               [--concurrency N] [--name EVAL] [--out VAR] [--quiet]
+               [--concurrency N] [--judge PROVIDER/MODEL] [--name EVAL] [--out VAR] [--quiet]
                                   {eval}
 %workflow help [SUBCOMMAND]
 
@@ -272,6 +272,8 @@ PARSERS = {
                     (("--repeats",), {"type": _count, "metavar": "N", "help": "runs per row and variant"}),
                     (("--variants",), {"metavar": "VAR", "help": "a notebook dict: name -> overrides"}),
                     (("--concurrency",), {"type": _count, "metavar": "N", "help": "rows in flight"}),
+                    (("--judge",), {"metavar": "PROVIDER/MODEL", "help": "the llm_judge model "
+                                    "(default: the workflow's config.llm)"}),
                     (("--name",), {"dest": "eval_name", "metavar": "EVAL", "help": "the evaluation's name"}),
                     (("--out",), {"metavar": "VAR", "help": "store the EvalResult in VAR"}),
                     (("--quiet",), {"action": "store_true", "help": "no live progress"})),
@@ -562,11 +564,12 @@ class AgentsMagic(Magics):
 
     def _cmd_eval(self, words: list[str]) -> Any:
         from ..evaluation import evaluate
+        from ..evaluation._data import from_namespace
 
         args = _parse(PARSERS["eval"], words)
         out = _identifier(args.out, "--out VAR") if args.out else None
         ns = self.shell.user_ns
-        data = ns[args.data] if args.data in ns else self._path(args.data)
+        data = from_namespace(self._path(args.data) if args.data not in ns else args.data, ns)
         metrics = [{"name": m, "fn": ns[m]} if m in ns and callable(ns[m]) else m
                    for m in args.metrics or []] or None
         variants = None
@@ -576,7 +579,7 @@ class AgentsMagic(Magics):
                                  "(variant name -> overrides)")
             variants = ns[args.variants]
         result = evaluate(self._target(args), data, metrics, variants=variants, repeats=args.repeats,
-                          concurrency=args.concurrency, name=args.eval_name,
+                          concurrency=args.concurrency, name=args.eval_name, judge=args.judge,
                           progress=None if not args.quiet else False, settings=self.settings)
         if out is not None:
             ns[out] = result

@@ -86,3 +86,17 @@ def test_progress_line_counts_rows_failures_cost_and_eta():
     view.stop()
     with pytest.raises(KeyboardInterrupt):  # the Stop button stops the evaluation
         view.refresh()
+
+
+def test_eval_magic_data_name_typo_did_you_mean_and_judge_flag(ip, tmp_path):
+    from agents_magic.errors import InputError
+
+    ip.run_cell_magic("workflow", "qa --no-run", qa_yaml('{provider: mock, responses: ["Paris"]}'))
+    ip.user_ns["frame"] = [{"question": "q", "expected_answer": "Paris"}]
+    with pytest.raises(InputError, match=r"--data `frme` is neither .* \(did you mean `frame`\?\)"):
+        ip.run_line_magic("workflow", "eval qa --data frme --quiet")
+    with pytest.raises(InputError, match="data file .*missing.csv` does not exist"):
+        ip.run_line_magic("workflow", f"eval qa --data {tmp_path / 'missing.csv'} --quiet")
+    result = ip.run_line_magic("workflow", "eval qa --data frame --metric llm_judge:ok? --judge mock --quiet")
+    assert result.config["judges"] == {"llm_judge": "mock/mock"}
+    assert "--judge" in repr(ip.run_line_magic("workflow", "help eval"))

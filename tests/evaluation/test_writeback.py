@@ -137,3 +137,26 @@ def test_bad_override_paths_are_reported_with_did_you_mean_before_any_call(fake_
         with pytest.raises(InputError, match=message):
             am.evaluate(wf, DATA, variants={"A": {}, "B": overrides}, progress=False)
     assert fake_llm.stats()["requests"] == 0
+
+
+def test_apply_from_a_cell_puts_the_edited_text_in_the_new_cell():
+    """(In a kernel, set_next_input becomes a payload: test_gates_apply runs one.)"""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    shell.rl_next_input = None
+    try:
+        result = am.evaluate(am.load(MESSY, name="qa"), DATA, variants={"A": {}, "B": B}, progress=False)
+        applied = result.apply("B")
+    finally:
+        InteractiveShell.clear_instance()
+    assert applied.target == "cell"
+    header, body = shell.rl_next_input.split("\n", 1)
+    expected = MESSY
+    for path, value in B.items():
+        expected = set_path(expected, path, value)
+    assert header == "%%workflow qa" and body == expected
+    assert "# A QA flow -- keep this comment" in body and "        # the prompt, as a block" in body

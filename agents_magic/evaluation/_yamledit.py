@@ -127,7 +127,7 @@ def _block(value: str, indent: int, *, folded: bool = False) -> str | None:
 
 
 def _dump(value: Any, style: str | None = None) -> str:
-    out = yaml.safe_dump(value, default_style=style, allow_unicode=True, width=float("inf"),
+    out = yaml.safe_dump(value, default_style=style, allow_unicode=True, width=float("inf"), sort_keys=False,
                          default_flow_style=True)
     return out.removesuffix("\n...\n").rstrip("\n")
 

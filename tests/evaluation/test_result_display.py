@@ -70,3 +70,11 @@ def test_compare_names_unknown_variants_with_did_you_mean():
     with pytest.raises(InputError, match=r"compare needs two variants; .* has `baseline`"):
         single.compare()
     assert single.plot() is not None  # one variant plots
+
+
+def test_zero_rows_are_reported_before_any_call(fake_llm):
+    import pandas as pd
+
+    with pytest.raises(InputError, match="the data has no rows"):
+        am.evaluate(server_yaml(fake_llm.base_url), pd.DataFrame(columns=["question"]), progress=False)
+    assert fake_llm.stats()["requests"] == 0

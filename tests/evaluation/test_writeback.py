@@ -160,3 +160,16 @@ def test_apply_from_a_cell_puts_the_edited_text_in_the_new_cell():
         expected = set_path(expected, path, value)
     assert header == "%%workflow qa" and body == expected
     assert "# A QA flow -- keep this comment" in body and "        # the prompt, as a block" in body
+
+
+def test_mapping_values_and_missing_sections():
+    import yaml
+
+    flow = set_path(MESSY, "nodes.polish.llm", {"provider": "openai", "model": "gpt-4o"})
+    assert "        llm:    {provider: openai, model: gpt-4o}\n" in flow  # key order as given
+    block = set_path(MESSY, "config.execution", {"timeout": 3, "max_retries": 1})
+    assert block.endswith("config:\n  execution:\n    timeout: 3\n    max_retries: 1\n")
+    bare = MESSY[:MESSY.index("config:")]
+    added = set_path(bare, "config.llm.model", "m")
+    assert added == bare + "config:\n  llm:\n    model: m\n"
+    assert yaml.safe_load(added)["config"] == {"llm": {"model": "m"}}

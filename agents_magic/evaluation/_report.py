@@ -126,7 +126,7 @@ def _num(value: Any) -> str:
 
 
 def _pct(value: Any) -> str:
-    return "n/a" if _missing(value) else f"{100 * value:.0f}%"
+    return "n/a" if _missing(value) else f"{100 * value:.3g}%"
 
 
 def _usd(value: Any) -> str:

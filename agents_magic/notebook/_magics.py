@@ -577,7 +577,7 @@ class AgentsMagic(Magics):
         args = _parse(PARSERS["eval"], words)
         out = _identifier(args.out, "--out VAR") if args.out else None
         ns = self.shell.user_ns
-        data = from_namespace(self._path(args.data) if args.data not in ns else args.data, ns)
+        data = from_namespace(args.data if args.data in ns else self._path(args.data), ns)
         metrics = [{"name": m, "fn": ns[m]} if m in ns and callable(ns[m]) else m
                    for m in args.metrics or []] or None
         variants = None

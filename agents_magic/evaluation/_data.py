@@ -61,6 +61,24 @@ def read_records(data: Any) -> list[dict[str, Any]]:
     return [{str(k): _plain(v) for k, v in r.items()} for r in records]
 
 
+def from_namespace(name: str, namespace: dict[str, Any]) -> Any:
+    """``--data NAME``: a notebook variable, else a path; a name that is neither is reported
+    with a did-you-mean over the notebook's datasets."""
+    if name in namespace:
+        return namespace[name]
+    path = Path(name).expanduser()
+    if path.suffix.lower() in READERS or path.exists():
+        return name
+    import pandas as pd
+
+    datasets = [k for k, v in namespace.items() if not k.startswith("_") and (
+        isinstance(v, pd.DataFrame) or (isinstance(v, list) and v and isinstance(v[0], dict)))]
+    hint = did_you_mean(name, datasets)
+    raise InputError(f"--data `{name}` is neither a notebook variable nor a .csv/.jsonl/.parquet file"
+                     + (f" ({hint})" if hint else f"; DataFrames in the notebook: {', '.join(datasets)}"
+                        if datasets else ""))
+
+
 def _plain(value: Any) -> Any:
     """NaN (pandas' missing value) as None, numpy scalars as Python values."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):

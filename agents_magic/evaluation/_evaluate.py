@@ -36,7 +36,7 @@ def _now() -> str:
 
 def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: Iterable[Any] | None = None,
              *, variants: dict[str, dict[str, Any]] | None = None, repeats: int | None = None,
-             concurrency: int | None = None, judge: dict[str, Any] | None = None,
+             concurrency: int | None = None, judge: dict[str, Any] | str | None = None,
              name: str | None = None, gates: Any = None, references: dict[str, str] | None = None,
              ignore: Iterable[str] = (), primary_metric: str | None = None,
              guardrails: dict[str, float] | None = None, cache: bool | None = None,
@@ -65,8 +65,8 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
         Rows in flight at once (default: the ``max_concurrency`` setting, else the workflow's).
         Every call still passes the process-wide per-endpoint limiter.
     judge
-        LLM settings for ``llm_judge`` metrics (provider, model, api_base, ...); default: the
-        workflow's ``config.llm``.
+        The LLM of ``llm_judge`` metrics: ``"provider/model"`` or a dict (provider, model,
+        api_base, ...); default: the workflow's ``config.llm`` (the summary names the judge).
     gates
         ``{"gates": [{"metric", "min", "max"}], "on_fail": "warn"|"fail"|"block_deploy"}``;
         default: ``config.gates``.
@@ -98,7 +98,7 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
     result = EvalResult(uuid.uuid4().hex, name or f"{wf.name}-eval", wf.name, wf.yaml, _now(), None,
                         "running", plan["config"],
                         source=wf.source if os.path.isfile(wf.source) else None)
-    total = len(plan["dataset"]) * len(plan["variants"]) * plan["repeats"]
+    total = plan["config"]["rows_planned"]
     show = settings.live_display if progress is None else progress
     view = EvalProgress(result.name, total, list(plan["variants"]), plan["endpoints"],
                         mode_for(show))
@@ -117,6 +117,8 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
     result.rows = sorted(collected, key=lambda r: (list(plan["variants"]).index(r["variant"]),
                                                    r["row"], r["repeat"]))
     result.finished_at = _now()
+    if status == "succeeded" and all(r["status"] != "succeeded" for r in collected):
+        status = "failed"  # not one row ran: the notes under the table say why
     result.status = status
     view.refresh(final=True, status=status)
     failed = _judge_gates(result)
@@ -128,7 +130,7 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
 
 
 def _plan(wf: Workflow, data: Any, metrics: Iterable[Any] | None, variants: Any, repeats: int | None,
-          judge: dict[str, Any] | None, gates: Any, references: dict[str, str] | None,
+          judge: dict[str, Any] | str | None, gates: Any, references: dict[str, str] | None,
           ignore: tuple[str, ...], primary_metric: str | None, guardrails: dict[str, float] | None,
           settings: Settings) -> dict[str, Any]:
     """Everything an evaluation needs, checked before any call."""
@@ -152,9 +154,7 @@ def _plan(wf: Workflow, data: Any, metrics: Iterable[Any] | None, variants: Any,
     if bad:
         raise InputError(f"unknown guardrail(s) {', '.join(sorted(bad))}; use {', '.join(GUARDRAILS)}")
     gate_list, on_fail = _gates.parse(gates if gates is not None else wf.spec.config.gates, names)
-    judges = {m.name: _judge.target(wf, {**(judge or {}), **{k: v for k, v in m.options.items()
-                                                            if k != "rubric"}},
-                                    settings.llm_fallback)
+    judges = {m.name: _judge.target(wf, _judge_llm(judge, m.options), settings.llm_fallback, m.name)
               for m in metric_list if m.is_judge}
     endpoints = set()
     for v in built:
@@ -162,12 +162,22 @@ def _plan(wf: Workflow, data: Any, metrics: Iterable[Any] | None, variants: Any,
             endpoints.add((target.provider, target.api_base or ""))
     for target in judges.values():
         endpoints.add((target.provider, target.api_base or ""))
-    config = {"metrics": names, "repeats": repeats,
+    config = {"metrics": names, "repeats": repeats, "rows_planned": len(dataset) * len(built) * repeats,
               "variants": {v.name: v.overrides for v in built},
               "gates": [g.to_dict() for g in gate_list], "on_fail": on_fail,
-              "primary_metric": primary_metric, "guardrails": dict(guardrails or {})}
+              "primary_metric": primary_metric, "guardrails": dict(guardrails or {}),
+              "judges": {name: _judge.label(t) for name, t in judges.items()}}
     return {"dataset": dataset, "variants": {v.name: v for v in built}, "repeats": repeats,
             "metrics": metric_list, "judges": judges, "config": config, "endpoints": endpoints}
+
+
+def _judge_llm(judge: dict[str, Any] | str | None, options: dict[str, Any]) -> dict[str, Any] | str | None:
+    """The ``judge`` argument, with a metric's own LLM settings (a dict metric's) over it."""
+    own = {k: v for k, v in options.items() if k != "rubric"}
+    if not own:
+        return judge
+    base = _judge.target_dict(judge) if isinstance(judge, str) else dict(judge or {})
+    return {**base, **own}
 
 
 async def _run(plan: dict[str, Any], wf: Workflow, cache: bool | None, persist: bool,

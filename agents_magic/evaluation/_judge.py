@@ -4,9 +4,12 @@ run, are cached like any call, and their cost is kept apart from the workflow's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from .._workflow import Workflow
@@ -27,15 +30,41 @@ class Verdict:
     cached: bool
 
 
-def target(workflow: Workflow, llm: dict[str, Any] | None, fallback: dict[str, Any] | None) -> Target:
-    """The judge's LLM: ``llm`` (provider, model, api_base, ...) over the workflow's defaults."""
+def target(workflow: Workflow, llm: dict[str, Any] | str | None, fallback: dict[str, Any] | None,
+           metric: str = "llm_judge") -> Target:
+    """The judge's LLM: ``llm`` (``provider/model`` or a dict of provider, model, api_base, ...)
+    over the workflow's ``config.llm`` and the session's default; an InputError naming the
+    ``judge`` parameter when none of them names one."""
     from ..config._schema import LLMSettings
     from ..engine import _llm
+    from ..engine._targets import merge
 
-    execution = workflow.spec.config.execution
+    if isinstance(llm, str):
+        llm = target_dict(llm)
     settings = LLMSettings(**{k: v for k, v in (llm or {}).items() if k != "rubric"})
-    return _llm.resolve(settings, workflow.spec.config.llm, {}, timeout=execution.timeout,
-                        max_retries=execution.max_retries, node_id="judge", fallback=fallback)
+    if not any(merge(fallback, workflow.spec.config.llm, settings).get(k) for k in ("provider", "model")):
+        raise InputError(f"`{metric}` needs a judge model and `{workflow.name}` has no config.llm: "
+                         "pass judge='provider/model' (or a dict with provider, model, api_base) "
+                         "to evaluate(), --judge PROVIDER/MODEL to %workflow eval, or set "
+                         "config.llm in the workflow")
+    execution = workflow.spec.config.execution
+    resolved = _llm.resolve(settings, workflow.spec.config.llm, {}, timeout=execution.timeout,
+                            max_retries=execution.max_retries, node_id="judge", fallback=fallback)
+    if settings.responses is None and resolved.responses:
+        # the workflow's scripted mock answers are not verdicts: the mock synthesises one
+        resolved = dataclasses.replace(resolved, responses=())
+    return resolved
+
+
+def target_dict(name: str) -> dict[str, Any]:
+    """``provider/model`` (or ``mock``, or a bare model) as LLM settings."""
+    provider, _, model = name.partition("/")
+    return {"provider": provider, "model": model} if model or provider == "mock" else {"model": name}
+
+
+def label(llm_target: Target) -> str:
+    """``provider/model``, as the summary names the judge."""
+    return f"{llm_target.provider}/{llm_target.model}"
 
 
 def messages(rubric: str, inputs: dict[str, Any], output: Any, reference: Any) -> list[dict[str, str]]:

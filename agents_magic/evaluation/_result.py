@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..display._html import esc, no_math
+from ..errors import InputError
 from . import _stats
 from ._gates import Gate
 from ._winner import Winner, decide
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 PERCENTILES = (50, 95, 99)
 RECORD_KEYS = ("id", "name", "workflow", "workflow_yaml", "started_at", "finished_at", "status",
                "config", "rows")
+
+
+class UnknownVariant(InputError, KeyError):
+    """A variant name the evaluation does not have (a KeyError too, as for a dict)."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
 
 
 @dataclass(eq=False)
@@ -186,15 +192,15 @@ class EvalResult:
         import pandas as pd
 
         names = self.variants
-        a = a or (names[0] if names else None)
-        b = b or (names[1] if len(names) > 1 else None)
+        if len(names) < 2:
+            raise InputError(f"compare needs two variants; `{self.name}` has "
+                             f"{', '.join(f'`{n}`' for n in names) or 'none'}: evaluate(..., "
+                             "variants={'A': {}, 'B': {...}}) or --variants VAR")
+        a = self._variant(a or names[0])
+        b = self._variant(b or names[1])
         for v in (a, b):
             if v not in self._by_variant:
-                from ..config._validate import did_you_mean
-
-                hint = did_you_mean(v, names)
-                raise KeyError(f"no variant `{v}`" + (f" ({hint})" if hint else "")
-                               + f"; variants: {', '.join(names)}")
+                raise InputError(f"variant `{v}` has no finished rows in `{self.name}`")
         out = []
         for metric in [*self.metric_names, "latency_ms", "cost_usd"]:
             p = self.paired(a, b, metric)  # type: ignore[arg-type]
@@ -203,6 +209,18 @@ class EvalResult:
                         "p_value": p.p_value, "significant": p.significant,
                         "rows_needed": p.rows_needed})
         return pd.DataFrame(out).set_index("metric")
+
+    def _variant(self, name: str) -> str:
+        """``name`` if it is a variant; else an InputError with a did-you-mean."""
+        names = list(self.config.get("variants") or {}) or self.variants
+        if name in names:
+            return name
+        from ..config._validate import did_you_mean
+
+        folded = [n for n in names if n.lower() == str(name).lower()]
+        hint = f"did you mean `{folded[0]}`?" if folded else did_you_mean(name, names)
+        raise UnknownVariant(f"no variant `{name}` in `{self.name}`" + (f" ({hint})" if hint else "")
+                         + f"; variants: {', '.join(names)}")
 
     @cached_property
     def winner(self) -> Winner:
@@ -265,53 +283,28 @@ class EvalResult:
         from .._workflow import load
         from ._variants import apply
 
-        overrides = (self.config.get("variants") or {}).get(variant)
-        if overrides is None:
-            raise KeyError(f"no variant `{variant}`; variants: {', '.join(self.variants)}")
+        overrides = (self.config.get("variants") or {}).get(self._variant(variant))
         return apply(load(self.workflow_yaml, name=self.workflow), overrides, variant).yaml
 
     def headline(self) -> str:
-        done = len(self.rows)
-        failed = sum(1 for r in self.rows if r["status"] != "succeeded")
-        return (f"evaluation `{self.name}` of `{self.workflow}`: {self.status}, {done} rows "
-                f"({failed} failed), {len(self.variants)} variant{'s' if len(self.variants) != 1 else ''}")
+        from ._report import headline
+
+        return headline(self)
 
     def __repr__(self) -> str:
-        lines = [f"EvalResult({self.headline()})"]
-        if self.rows:
-            cols = [c for c in self._shown_columns() if c in self.summary.columns]
-            lines.append(self.summary[cols].to_string(float_format=lambda v: f"{v:.4g}"))
-            if len(self.variants) > 1:
-                lines.append(f"winner: {self.winner.explanation}")
-            for variant in self.variants:
-                for line in self.missed(variant):
-                    lines.append(f"gate missed by {variant}: {line}")
-        return "\n".join(lines)
+        from ._report import text
 
-    def _shown_columns(self) -> list[str]:
-        cols = ["rows", "error_rate"]
-        for m in self.metric_names:
-            cols += [m, f"{m}_low", f"{m}_high"]
-        return cols + ["latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "cost_usd_avg",
-                       "cost_usd_total", "judge_cost_usd"]
+        return text(self)
 
     def _repr_html_(self) -> str:
-        colour = {"succeeded": "#1a7f37", "cancelled": "#9a6700"}.get(self.status, "#cf222e")
-        parts = [f"<div class='am-eval'><b style='color:{colour}'>{esc(self.status)}</b> "
-                 f"{esc(self.headline())}"]
-        if self.rows:
-            cols = [c for c in self._shown_columns() if c in self.summary.columns]
-            parts.append(self.summary[cols].to_html(float_format=lambda v: f"{v:.4g}"))
-            if len(self.variants) > 1:
-                parts.append(f"<p><b>winner</b>: {esc(self.winner.explanation)}</p>")
-            if not self.gates.empty:
-                parts.append("<b>gates</b>" + self.gates.to_html(index=False))
-        return no_math("".join(parts) + "</div>")
+        from ._report import html
+
+        return html(self)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import display
 
-        display(HTML(self._repr_html_()))
+        display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
         if self.rows and _has_plotly():
             display(self.plot())
 

@@ -9,11 +9,12 @@ node_id, config_overrides}]`` and ``run_count`` (the repeats).
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config._validate import did_you_mean
-from ..errors import AgentsMagicError, InputError
+from ..errors import AgentsMagicError, AgentsMagicWarning, InputError
 
 if TYPE_CHECKING:
     from .._workflow import Workflow
@@ -73,23 +74,74 @@ def build(workflow: Workflow, variants: dict[str, dict[str, Any]] | None) -> lis
 
 
 def apply(workflow: Workflow, overrides: dict[str, Any], name: str = "") -> Workflow:
-    """The workflow with ``overrides`` applied (the same object when there are none)."""
+    """The workflow with ``overrides`` applied to its own text (comments and layout kept; the
+    same object when there are none)."""
     if not overrides:
         return workflow
     import yaml
 
     from .._workflow import load
+    from ._yamledit import set_path
 
-    data = copy.deepcopy(yaml.safe_load(workflow.yaml))
+    text, expected = workflow.yaml, copy.deepcopy(yaml.safe_load(workflow.yaml))
     for path, value in overrides.items():
-        _set(data, str(path), value, name)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        check_path(str(path), name)
+        try:
+            text = set_path(text, str(path), value)
+        except InputError as exc:
+            raise InputError(f"variant `{name}`: {exc}") from None
+        _set(expected, str(path), value, name)
+    if yaml.safe_load(text) != expected:  # a corner the text edit does not cover: re-dump
+        warnings.warn(f"variant `{name}`: the workflow's formatting could not be kept",
+                      AgentsMagicWarning, stacklevel=2)
+        text = yaml.safe_dump(expected, sort_keys=False, allow_unicode=True, width=100)
     try:
         variant = load(text, name=workflow.name)
     except AgentsMagicError as exc:
         raise InputError(f"variant `{name}` makes an invalid workflow: {exc}") from None
     variant.source = workflow.source
     return variant
+
+
+def check_path(path: str, name: str = "") -> None:
+    """Check a dotted override path against the workflow schema's keys (did-you-mean), before
+    any call; free-form sections (``config.ab_test``, ``state.fields``, ...) are not checked."""
+    from pydantic import BaseModel
+
+    from ..config._schema import WorkflowSpec, _Open
+
+    model: Any = WorkflowSpec
+    parts = path.split(".")
+    skip_id = False
+    for i, part in enumerate(parts):
+        if skip_id:
+            skip_id = False
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or issubclass(model, _Open):
+            return
+        fields = {f.alias or n: f.annotation for n, f in model.model_fields.items()}
+        if part not in fields:
+            where = ".".join(parts[:i]) or "the workflow"
+            hint = did_you_mean(part, fields)
+            raise InputError(f"variant `{name}`: `{path}`: `{part}` is not a key of {where}"
+                             + (f" ({hint})" if hint else f"; keys: {', '.join(fields)}"))
+        model, skip_id = _inner(fields[part])
+
+
+def _inner(annotation: Any) -> tuple[Any, bool]:
+    """The model a field holds (and whether it is a list of them, addressed by id)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg, False
+        if typing.get_origin(arg) is list:
+            item = typing.get_args(arg)[0] if typing.get_args(arg) else None
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                return item, True
+    return None, False
 
 
 def _set(data: Any, path: str, value: Any, name: str) -> None:

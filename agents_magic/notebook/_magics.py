@@ -59,6 +59,14 @@ SUBCOMMANDS = {
 # The same as agents_magic._reports.COST_BY (a test checks), repeated to keep %load_ext light.
 COST_BY = ("provider", "model", "node", "workflow")
 RUN_STATUSES = ("succeeded", "failed", "cancelled", "budget_exceeded", "running")
+# The same as evaluation._metrics.KINDS (a test checks), repeated to keep %load_ext light.
+METRIC_KINDS = ("exact", "contains", "regex", "numeric", "json_field", "schema_valid", "llm_judge")
+EVAL_VALUES = {  # what a notebook variable must be to follow each `%workflow eval` option
+    "--data": lambda v: type(v).__name__ == "DataFrame" or (isinstance(v, list) and bool(v)
+                                                             and isinstance(v[0], dict)),
+    "--variants": lambda v: isinstance(v, dict) and bool(v) and all(isinstance(o, dict) for o in v.values()),
+    "--metric": lambda v: callable(v) and not isinstance(v, type) and getattr(v, "__module__", "") == "__main__",
+}
 MEMORY_ACTIONS = ("list", "get", "set", "delete", "clear", "reads")
 MEMORY_SCOPES = ("global", "workflow", "node", "agent")  # as config._schema, kept light here
 USAGE = """\
@@ -86,7 +94,7 @@ USAGE = """\
            [--scope global|workflow|node] [--workflow W] [--node N] [--ttl S] [--all]
                                   {memory}
 %workflow eval NAME|-f FILE --data VAR_OR_PATH [--metric M ...] [--repeats N] [--variants VAR]
-               [--concurrency N] [--name EVAL] [--out VAR] [--quiet]
+               [--concurrency N] [--judge PROVIDER/MODEL] [--name EVAL] [--out VAR] [--quiet]
                                   {eval}
 %workflow help [SUBCOMMAND]
 
@@ -272,6 +280,8 @@ PARSERS = {
                     (("--repeats",), {"type": _count, "metavar": "N", "help": "runs per row and variant"}),
                     (("--variants",), {"metavar": "VAR", "help": "a notebook dict: name -> overrides"}),
                     (("--concurrency",), {"type": _count, "metavar": "N", "help": "rows in flight"}),
+                    (("--judge",), {"metavar": "PROVIDER/MODEL", "help": "the llm_judge model "
+                                    "(default: the workflow's config.llm)"}),
                     (("--name",), {"dest": "eval_name", "metavar": "EVAL", "help": "the evaluation's name"}),
                     (("--out",), {"metavar": "VAR", "help": "store the EvalResult in VAR"}),
                     (("--quiet",), {"action": "store_true", "help": "no live progress"})),
@@ -562,11 +572,12 @@ class AgentsMagic(Magics):
 
     def _cmd_eval(self, words: list[str]) -> Any:
         from ..evaluation import evaluate
+        from ..evaluation._data import from_namespace
 
         args = _parse(PARSERS["eval"], words)
         out = _identifier(args.out, "--out VAR") if args.out else None
         ns = self.shell.user_ns
-        data = ns[args.data] if args.data in ns else self._path(args.data)
+        data = from_namespace(args.data if args.data in ns else self._path(args.data), ns)
         metrics = [{"name": m, "fn": ns[m]} if m in ns and callable(ns[m]) else m
                    for m in args.metrics or []] or None
         variants = None
@@ -576,7 +587,7 @@ class AgentsMagic(Magics):
                                  "(variant name -> overrides)")
             variants = ns[args.variants]
         result = evaluate(self._target(args), data, metrics, variants=variants, repeats=args.repeats,
-                          concurrency=args.concurrency, name=args.eval_name,
+                          concurrency=args.concurrency, name=args.eval_name, judge=args.judge,
                           progress=None if not args.quiet else False, settings=self.settings)
         if out is not None:
             ns[out] = result
@@ -677,8 +688,9 @@ class AgentsMagic(Magics):
             return None  # leave paths to IPython's file completer
         if not cell and len(words) > 1 and words[-1].startswith("-"):
             values = self._option_values(words[0], words[-1])
-            if values is not None:
-                return [v for v in values if v.startswith(token)]
+            matches = [v for v in values or () if v.startswith(token)]
+            if values is not None and (matches or words[-1] != "--data"):  # else: a file path
+                return matches
         if token.startswith("-"):
             if cell:
                 options = [o for a in self.workflow.parser._actions for o in a.option_strings]
@@ -701,6 +713,10 @@ class AgentsMagic(Magics):
         """What may follow ``option`` of subcommand ``sub`` (``--by`` → provider, model, ...)."""
         if (sub, option) == ("runs", "--name"):
             return self.names()
+        if sub == "eval" and option in EVAL_VALUES:
+            wanted = EVAL_VALUES[option]
+            found = [k for k, v in self.shell.user_ns.items() if not k.startswith("_") and wanted(v)]
+            return [*(METRIC_KINDS if option == "--metric" else ()), *found]
         parser = PARSERS.get(sub)
         for action in parser._actions if parser else []:
             if option in action.option_strings and action.choices:

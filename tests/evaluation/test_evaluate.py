@@ -161,3 +161,5 @@ def test_interrupt_returns_the_partial_result(fake_llm):
     assert 4 <= len(result.rows) < 40
     assert all(r["status"] == "succeeded" for r in result.rows)
     assert result.summary.loc["baseline", "rows"] == len(result.rows)
+    text = repr(result)
+    assert f"cancelled, {len(result.rows)} of 40 rows" in text and "interrupted" in text

@@ -86,3 +86,43 @@ def test_progress_line_counts_rows_failures_cost_and_eta():
     view.stop()
     with pytest.raises(KeyboardInterrupt):  # the Stop button stops the evaluation
         view.refresh()
+
+
+def test_eval_magic_data_name_typo_did_you_mean_and_judge_flag(ip, tmp_path):
+    from agents_magic.errors import InputError
+
+    ip.run_cell_magic("workflow", "qa --no-run", qa_yaml('{provider: mock, responses: ["Paris"]}'))
+    ip.user_ns["frame"] = [{"question": "q", "expected_answer": "Paris"}]
+    with pytest.raises(InputError, match=r"--data `frme` is neither .* \(did you mean `frame`\?\)"):
+        ip.run_line_magic("workflow", "eval qa --data frme --quiet")
+    with pytest.raises(InputError, match="data file .*missing.csv` does not exist"):
+        ip.run_line_magic("workflow", f"eval qa --data {tmp_path / 'missing.csv'} --quiet")
+    result = ip.run_line_magic("workflow", "eval qa --data frame --metric llm_judge:ok? --judge mock --quiet")
+    assert result.config["judges"] == {"llm_judge": "mock/mock"}
+    assert "--judge" in repr(ip.run_line_magic("workflow", "help eval"))
+
+
+def test_eval_tab_completion_offers_datasets_variants_and_metrics(ip):
+    import pandas as pd
+    from IPython.core.completer import provisionalcompleter
+
+    from agents_magic.evaluation._metrics import KINDS
+    from agents_magic.notebook._magics import METRIC_KINDS
+
+    assert METRIC_KINDS == KINDS
+    ip.run_cell_magic("workflow", "qa --no-run", qa_yaml())
+    ip.run_cell("questions = [{'question': 'q'}]\nframe = None\nvs = {'A': {}, 'B': {}}\n"
+                "def short(row, out):\n    return True\n")
+    ip.user_ns["frame"] = pd.DataFrame([{"question": "q"}])
+
+    def complete(line: str) -> list[str]:
+        with provisionalcompleter():
+            return [c.text for c in ip.Completer.completions(line, len(line))]
+
+    assert "eval" in complete("%workflow ev")
+    assert complete("%workflow eval q") == ["qa"]
+    assert sorted(complete("%workflow eval qa --data ")) == ["frame", "questions"]
+    assert complete("%workflow eval qa --variants ") == ["vs"]
+    assert complete("%workflow eval qa --metric sh") == ["short"]
+    assert complete("%workflow eval qa --metric ll") == ["llm_judge"]
+    assert "--judge" in complete("%workflow eval qa --ju")

@@ -165,6 +165,8 @@ class RunState:
         run = self.runs.setdefault(key, {"label": execution_label(*key[::2], event.iteration),
                                          "item": event.item, "text": "", "tool_calls": []})
         state = "cached" if getattr(event, "cached", False) else getattr(event, "status", "succeeded")
+        node = self.nodes[event.node_id]  # calls seen live are counted; a replay has only these
+        node["tool_calls"] = node.get("tool_calls", 0) + max(0, len(event.tool_calls) - len(run["tool_calls"]))
         run.update(state=state, text="", prompt=event.prompt[:DETAIL_CHARS],
                    response=response[:DETAIL_CHARS], outputs=outputs, error=error[:DETAIL_CHARS],
                    tool_calls=list(event.tool_calls) or run["tool_calls"])

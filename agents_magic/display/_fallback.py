@@ -107,6 +107,8 @@ class TextProgress:
         ``IPython.display.display``-like callable (injected by tests).
     """
 
+    stream = False  # text lines show no streamed text: the run need not stream
+
     def __init__(self, workflow: str, mode: str = "update", *,
                  display: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, handle: Any = None) -> None:

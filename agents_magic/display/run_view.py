@@ -102,6 +102,8 @@ class LiveView:
     interrupt cancels it.
     """
 
+    stream = True  # it shows the text of running nodes: the run streams its replies
+
     def __init__(self, workflow: Any, *, display: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, handle: Any = None,
                  budget: float | None = None) -> None:

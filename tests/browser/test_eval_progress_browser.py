@@ -20,14 +20,14 @@ flow: {name: slowmock}
 state: {fields: {text: {type: str, required: true}, out: {type: str}}}
 nodes: [{id: talk, prompt: "Say {state.text}", outputs: [out]}]
 edges: [{from: START, to: talk}, {from: talk, to: END}]
-config: {llm: {provider: mock, params: {latency_ms: 600}}}
+config: {llm: {provider: mock, params: {latency_ms: 500}}}
 """)
-result = am.evaluate(wf, [{"text": f"t{i}"} for i in range(12)], concurrency=2, persist=False)
+result = am.evaluate(wf, [{"text": f"t{i}"} for i in range(20)], concurrency=2, persist=False)
 result'''
 
 _ROWS = """() => { const label = [...document.querySelectorAll('.widget-label')]
     .map(l => l.textContent).find(t => t.startsWith('eval slowmock-eval'));
-  const m = label && label.match(/· (\\w+) · (\\d+)\\/12 rows/);
+  const m = label && label.match(/· (\\w+) · (\\d+)\\/20 rows/);
   return m ? [m[1], Number(m[2])] : null; }"""
 
 
@@ -52,10 +52,10 @@ def test_eval_progress_counts_rows_live_and_draws_the_percentile_curve(
     expect(box.locator("button", has_text="Stop")).to_be_visible(timeout=60_000)
     page.wait_for_function("() => __seen.length && __seen.at(-1)[0] !== 'running'", timeout=60_000)
     seen = page.evaluate("() => __seen")
-    assert seen[-1] == ["succeeded", 12]
+    assert seen[-1] == ["succeeded", 20]
     # Drawn while running, with more rows done each time: the view updates live.
     running = [rows for status, rows in seen if status == "running"]
-    assert running == sorted(running) and len({r for r in running if 0 < r < 12}) >= 2, seen
+    assert running == sorted(running) and len({r for r in running if 0 < r < 20}) >= 2, seen
     expect(box.locator("button", has_text="Stop")).to_be_disabled()  # nothing left to stop
     # The latency curve: one trace with a line drawn from the rows' latencies.
     expect(box.locator(".js-plotly-plot .scatterlayer .trace path.js-line")).to_have_count(1, timeout=30_000)

@@ -25,7 +25,7 @@ function nodeCaption(n, extra) {
     return `▶ ${took}${many}`;
   }
   if (n.state === "pending" || n.state === "skipped") return n.state === "skipped" ? "not reached" : "";
-  const runs = n.runs > 1 ? ` · ×${n.runs}` : "";
+  const runs = n.runs > 1 && !n.items ? ` · ×${n.runs}` : ""; // a map counts its items below
   return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1000)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
 }
 
@@ -231,7 +231,7 @@ function render({ model, el: host }) {
     close.addEventListener("click", () => { selected = null; model.set("_selected", null); drawDetail(); });
     const head = el("div", "am-detail-head");
     const facts = [n.state, itemsCaption(n), n.model, (n.total_tokens || n.tokens) ? `${n.total_tokens || n.tokens} tokens` : "",
-      n.iteration > 1 ? `iteration ${n.iteration}` : "", n.tool ? `calling ${n.tool}…` : ""];
+      n.iteration > 1 && !n.items ? `iteration ${n.iteration}` : "", n.tool ? `calling ${n.tool}…` : ""];
     head.append(el("b", "", selected), el("span", "", " " + facts.filter(Boolean).join(" · ")), close);
     const parts = [head];
     if (n.reason) parts.push(section("retrying", n.reason));

@@ -37,7 +37,7 @@ function nodeCaption(n, extra) {
     return `▶ ${took}${many}`;
   }
   if (n.state === "pending" || n.state === "skipped") return n.state === "skipped" ? "not reached" : "";
-  const runs = n.runs > 1 ? ` · ×${n.runs}` : "";
+  const runs = n.runs > 1 && !n.items ? ` · ×${n.runs}` : "";
   return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1e3)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
 }
 function itemsCaption(n) {
@@ -240,7 +240,7 @@ function render({ model, el: host }) {
       itemsCaption(n),
       n.model,
       n.total_tokens || n.tokens ? `${n.total_tokens || n.tokens} tokens` : "",
-      n.iteration > 1 ? `iteration ${n.iteration}` : "",
+      n.iteration > 1 && !n.items ? `iteration ${n.iteration}` : "",
       n.tool ? `calling ${n.tool}…` : ""
     ];
     head.append(el("b", "", selected), el("span", "", " " + facts.filter(Boolean).join(" · ")), close);

@@ -141,7 +141,7 @@ class Workflow:
             return run(self, values)
         self.initial_state(values)  # input mistakes are reported before anything is shown
         sink = progress(self)
-        return run(self, values, sinks=[sink], refresh=sink.refresh)
+        return run(self, values, sinks=[sink], refresh=sink.refresh, stream=sink.stream)
 
     async def arun(self, inputs: dict[str, Any] | None = None, /, **input_values: Any) -> RunResult:
         from ._api import arun

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
-                             RunStarted, ToolCalled)
+                             RunStarted, ToolCalled, execution_label)
 
 MIN_INTERVAL_S = 0.1  # at most ~10 redraws a second, like tqdm
 TICK_S = 1.0  # while a node runs, redraw its elapsed time this often
@@ -55,10 +55,11 @@ class _Row:
     detail: str = ""
     tools: int = 0  # tool calls so far
     tool_errors: int = 0  # of which came back with an error
+    item: int | None = None  # the map item it runs for
 
     @property
     def label(self) -> str:
-        return self.node if self.iteration <= 1 else f"{self.node} #{self.iteration}"
+        return execution_label(self.node, self.item, self.iteration)
 
 
 class _Text:
@@ -107,6 +108,8 @@ class TextProgress:
         ``IPython.display.display``-like callable (injected by tests).
     """
 
+    stream = False  # text lines show no streamed text: the run need not stream
+
     def __init__(self, workflow: str, mode: str = "update", *,
                  display: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, handle: Any = None) -> None:
@@ -117,7 +120,7 @@ class TextProgress:
         self._display = display
         self._clock = clock
         self._lock = threading.Lock()
-        self._rows: dict[tuple[str, int], _Row] = {}
+        self._rows: dict[tuple[str, int, int | None], _Row] = {}  # (node, iteration, item)
         self._log: list[str] = []
         self._printed = 0
         self._status = "starting"
@@ -141,27 +144,29 @@ class TextProgress:
             self._total_nodes = len(event.nodes)
         elif isinstance(event, NodeStarted):
             llm = f"{event.provider}/{event.model}" if event.provider else event.model
-            row = _Row(event.node_id, event.iteration, "started", now, llm)
-            self._rows[(event.node_id, event.iteration)] = row
+            row = _Row(event.node_id, event.iteration, "started", now, llm, item=event.item)
+            self._rows[(event.node_id, event.iteration, event.item)] = row
             self._log.append(f"{SYMBOL['started']} {row.label} started ({llm})")
         elif isinstance(event, NodeRetrying):
-            row = self._latest(event.node_id)
+            row = self._latest(event.node_id, event.item)
             detail = (f"attempt {event.attempt} failed ({kind_text(event.kind)}: "
                       f"{_one_line(event.cause, 80)}); retrying in {event.delay_s:.1f}s")
             if row is not None:
                 row.state, row.detail = "retrying", detail
-            self._log.append(f"{SYMBOL['retrying']} {event.node_id} {detail}")
+            label = row.label if row is not None else execution_label(event.node_id, event.item)
+            self._log.append(f"{SYMBOL['retrying']} {label} {detail}")
         elif isinstance(event, ToolCalled):
-            row = self._rows.get((event.node_id, event.iteration))
+            row = self._rows.get((event.node_id, event.iteration, event.item))
             line = tool_text(event)
             if row is not None:
                 row.tools += 1
                 row.tool_errors += event.error is not None
                 row.detail = line
-            self._log.append(f"  ↳ {event.node_id} {line}")
+            label = row.label if row is not None else execution_label(
+                event.node_id, event.item, event.iteration)
+            self._log.append(f"  ↳ {label} {line}")
         elif isinstance(event, NodeFinished):
-            row = self._rows.setdefault((event.node_id, event.iteration), _Row(
-                event.node_id, event.iteration, "started", now))
+            row = self._row(event, now)
             row.state = "cached" if event.cached else "finished"
             row.duration_ms, row.cost_usd = event.duration_ms, event.cost_usd
             row.tokens = event.prompt_tokens + event.completion_tokens
@@ -169,8 +174,7 @@ class TextProgress:
             row.detail = f"after {event.attempts} attempts" if event.attempts > 1 else ""
             self._log.append(f"{SYMBOL[row.state]} {row.label} {self._numbers(row)}")
         elif isinstance(event, NodeFailed):
-            row = self._rows.setdefault((event.node_id, event.iteration), _Row(
-                event.node_id, event.iteration, "started", now))
+            row = self._row(event, now)
             # A cancelled or interrupted node is not shown as failed, nor as still running.
             row.state, row.duration_ms = event.status, event.duration_ms
             row.llm = f"{event.provider}/{event.model}" if event.provider else row.llm
@@ -185,8 +189,12 @@ class TextProgress:
             self._status = event.status
             self._log.append(self._header())
 
-    def _latest(self, node: str) -> _Row | None:
-        rows = [r for (n, _), r in self._rows.items() if n == node]
+    def _row(self, event: NodeFinished | NodeFailed, now: float) -> _Row:
+        return self._rows.setdefault((event.node_id, event.iteration, event.item), _Row(
+            event.node_id, event.iteration, "started", now, item=event.item))
+
+    def _latest(self, node: str, item: int | None = None) -> _Row | None:
+        rows = [r for (n, _, i), r in self._rows.items() if n == node and i == item]
         return rows[-1] if rows else None
 
     # -- rendering (main thread) -----------------------------------------------------------

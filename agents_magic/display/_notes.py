@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from ..engine.events import execution_label
 from ._html import NO_MATH, esc
 
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "cancelled": "#9a6700", "running": "#57606a"}
@@ -137,8 +138,9 @@ class RunDetail:
 
     @staticmethod
     def _label(node: dict[str, Any]) -> str:
-        iteration = node.get("iteration") or 1
-        return str(node.get("node_id")) + (f" #{iteration}" if iteration != 1 else "")
+        item = node.get("item")
+        return execution_label(str(node.get("node_id")), None if item is None else int(item),
+                               node.get("iteration") or 1)
 
     def __repr__(self) -> str:
         r = self.run

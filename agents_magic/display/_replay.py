@@ -13,22 +13,28 @@ def events_of(record: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[RunEv
     run = str(record["run_id"])
     events: list[RunEvent] = [RunStarted(run_id=run, workflow=record["workflow"],
                                          inputs=record.get("inputs") or {}, at=0.0, nodes=nodes)]
+    closing: list[RunEvent] = []
     for row in record.get("nodes") or []:
         common = {"run_id": run, "node_id": row["node_id"], "iteration": row.get("iteration") or 1,
-                  "at": 0.0}
+                  "at": 0.0, "item": row.get("item")}
         done = {**common, "started_at": 0.0, "duration_ms": row.get("duration_ms") or 0.0,
                 "provider": row.get("provider") or "", "model": row.get("model") or "",
                 "prompt_tokens": row.get("prompt_tokens") or 0,
                 "completion_tokens": row.get("completion_tokens") or 0,
-                "cost_usd": row.get("cost_usd") or 0.0, "attempts": row.get("attempts") or 1}
+                "cost_usd": row.get("cost_usd") or 0.0, "attempts": row.get("attempts") or 1,
+                "prompt": row.get("prompt") or "", "response": row.get("response") or "",
+                "tool_calls": tuple(row.get("tool_calls") or ())}
         events.append(NodeStarted(provider=done["provider"], model=done["model"], **common))
         if row["status"] == "succeeded":
-            events.append(NodeFinished(cached=bool(row.get("cached")), outputs=row.get("outputs") or {},
-                                       prompt=row.get("prompt") or "", response=row.get("response") or "",
-                                       **done))
+            end: RunEvent = NodeFinished(cached=bool(row.get("cached")),
+                                         outputs=row.get("outputs") or {}, **done)
         else:
-            events.append(NodeFailed(error=row.get("error") or "", kind=row.get("error_kind") or "",
-                                     status=row["status"], prompt=row.get("prompt") or "", **done))
+            end = NodeFailed(error=row.get("error") or "", kind=row.get("error_kind") or "",
+                             status=row["status"], **done)
+        # A map's items all start before any ends, as they did live, so its node's box ends on
+        # the worst of them.
+        (closing if common["item"] is not None else events).append(end)
+    events += closing
     events.append(RunFinished(run_id=run, status=record["status"], outputs=record.get("outputs") or {},
                               at=0.0, duration_ms=record.get("duration_ms") or 0.0,
                               cost_usd=record.get("cost_usd") or 0.0,

@@ -9,25 +9,33 @@ from typing import Any, Callable
 
 from ._fallback import failure_text, kind_text
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
-                             RunStarted, TokenDelta)
+                             RunStarted, TokenDelta, ToolCalled, ToolStarted, execution_label)
 
 TEXT_CHARS = 4000  # streamed text kept per running node (the tail)
 DETAIL_CHARS = 20000
+ITEM_CHARS = 2000  # prompt, response, … kept per map item in its node's detail panel
 ERROR_CHARS = 300
 SEVERITY = {"succeeded": 0, "cached": 0, "interrupted": 1, "cancelled": 2, "failed": 3}
-
-
+ACTIVE = ("running", "retrying")
+Key = tuple[str, int, int | None]  # (node, iteration, map item) of one node execution
 
 
 class RunState:
-    """What a view draws; ``apply`` takes events (any thread, callers lock), ``snapshot`` copies."""
+    """What a view draws; ``apply`` takes events (any thread, callers lock), ``snapshot`` and
+    ``details`` copy.
+
+    A node is one box however often it runs (a map runs it once per item, at once): the box
+    shows the worst ending among its overlapping executions, a map's item counts, the tool call
+    in flight and the text of one running execution; each execution keeps its own detail."""
 
     def __init__(self, nodes: dict[str, str] | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.status = "starting"
         self.nodes: dict[str, dict[str, Any]] = {n: _pending(k) for n, k in (nodes or {}).items()}
-        self.details: dict[str, dict[str, str]] = {}
+        self.runs: dict[Key, dict[str, Any]] = {}  # each execution: state, label, detail texts
+        self.latest: dict[str, Key] = {}  # a node's latest execution (for a node that is no map)
+        self.calls: dict[str, dict[str, str]] = {}  # node -> {call_id: tool} of calls in flight
         self.started: dict[str, float] = {}
         self.worst: dict[str, str] = {}  # the worst ending among a node's overlapping executions
         self.run_started: float | None = None
@@ -41,34 +49,37 @@ class RunState:
             for n in event.nodes:
                 self.nodes.setdefault(n, _pending("llm"))
         elif isinstance(event, NodeStarted):
-            node = self.nodes.setdefault(event.node_id, _pending(event.kind))
-            if not node["active"]:  # a map runs one node many times at once: one box for all
-                node.update(error="", reason="", text="", attempt=1)
-                self.started[event.node_id], self.worst[event.node_id] = now, "succeeded"
-            model = f"{event.provider}/{event.model}" if event.provider else event.model
-            node.update(state="running", kind=event.kind, iteration=event.iteration, model=model,
-                        active=node["active"] + 1)
+            self._started(event, now)
         elif isinstance(event, TokenDelta):
-            node = self.nodes.get(event.node_id)
-            if node is not None:
-                node["text"] = (node["text"] + event.text)[-TEXT_CHARS:]
+            self._token(event)
         elif isinstance(event, NodeRetrying):
-            node = self.nodes.get(event.node_id)
+            node, run = self.nodes.get(event.node_id), self._running(event.node_id, event.item)
+            if run is not None:
+                run.update(state="retrying", text="")
             if node is not None:
                 node.update(state="retrying", attempt=event.attempt + 1, text="",
                             reason=f"{kind_text(event.kind)}: {_short(event.cause, 120)}")
+        elif isinstance(event, ToolStarted):
+            self.calls.setdefault(event.node_id, {})[event.call_id] = event.tool
+            self._tool_caption(event.node_id)
+        elif isinstance(event, ToolCalled):
+            self.calls.get(event.node_id, {}).pop(event.call_id, None)
+            run = self.runs.get((event.node_id, event.iteration, event.item))
+            if run is not None:
+                run["tool_calls"].append(event.record())
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                node["tool_calls"] = node.get("tool_calls", 0) + 1
+            self._tool_caption(event.node_id)
         elif isinstance(event, NodeFinished):
             node = self._close(event, "cached" if event.cached else "succeeded", "")
             node.update(model=f"{event.provider}/{event.model}" if event.provider else event.model,
                         attempt=event.attempts)
-            self.details[event.node_id] = {
-                "prompt": event.prompt[:DETAIL_CHARS], "response": event.response[:DETAIL_CHARS],
-                "outputs": _json(event.outputs), "error": ""}
+            self._record(event, event.response, _json(event.outputs), "")
         elif isinstance(event, NodeFailed):
             self._close(event, event.status,
                         failure_text(event, ERROR_CHARS) if event.status == "failed" else "")
-            self.details[event.node_id] = {"prompt": event.prompt[:DETAIL_CHARS], "response": "",
-                                           "outputs": "", "error": event.error[:DETAIL_CHARS]}
+            self._record(event, event.response, "", event.error)
         elif isinstance(event, RunFinished):
             self.finished, self.status = event, event.status
             stated = any(n["error"] for n in self.nodes.values())  # a node's error is said once
@@ -76,6 +87,53 @@ class RunState:
             for node in self.nodes.values():
                 if node["state"] == "pending":
                     node["state"] = "skipped"
+
+    def _started(self, event: NodeStarted, now: float) -> None:
+        node = self.nodes.setdefault(event.node_id, _pending(event.kind))
+        if not node["active"]:  # a map runs one node many times at once: one box for all
+            node.update(error="", reason="", text="", stream="", attempt=1)
+            self.started[event.node_id], self.worst[event.node_id] = now, "succeeded"
+            if event.item is not None:
+                node["items"] = {"total": 0, "done": 0, "running": 0, "failed": 0, "cancelled": 0}
+        model = f"{event.provider}/{event.model}" if event.provider else event.model
+        node.update(state="running", kind=event.kind, iteration=event.iteration, model=model,
+                    active=node["active"] + 1)
+        key = (event.node_id, event.iteration, event.item)
+        self.runs[key] = {"label": execution_label(*key[::2], event.iteration), "state": "running",
+                          "item": event.item, "text": "", "tool_calls": [], "prompt": "",
+                          "response": "", "outputs": "", "error": ""}
+        self.latest[event.node_id] = key
+        if event.item is not None:
+            counts = node.setdefault("items", {"total": 0, "done": 0, "running": 0, "failed": 0,
+                                               "cancelled": 0})
+            counts["total"] += 1
+            counts["running"] += 1
+
+    def _running(self, node_id: str, item: int | None) -> dict[str, Any] | None:
+        """The running execution of a node (of its map item ``item``) that events without an
+        iteration (tokens, retries) belong to."""
+        key = self.latest.get(node_id)
+        if key is not None and key[2] == item:
+            return self.runs[key]
+        found = [r for (n, _, i), r in self.runs.items() if n == node_id and i == item
+                 and r["state"] in ACTIVE]
+        return found[-1] if found else None
+
+    def _token(self, event: TokenDelta) -> None:
+        node, run = self.nodes.get(event.node_id), self._running(event.node_id, event.item)
+        if node is None or run is None:
+            return
+        run["text"] = (run["text"] + event.text)[-TEXT_CHARS:]
+        followed = next((r for r in self.runs.values() if r["label"] == node["stream"]), None)
+        if followed is None or followed["state"] not in ACTIVE:
+            node["stream"] = run["label"]  # a map streams many replies at once: follow one
+        if node["stream"] == run["label"]:
+            node["text"] = run["text"]
+
+    def _tool_caption(self, node_id: str) -> None:
+        node = self.nodes.get(node_id)
+        if node is not None:
+            node["tool"] = ", ".join(dict.fromkeys(self.calls.get(node_id, {}).values()))
 
     def _close(self, event: NodeFinished | NodeFailed, state: str, error: str) -> dict[str, Any]:
         """One execution of a node ended; the node shows its ending once none is left running."""
@@ -88,11 +146,50 @@ class RunState:
                     duration_ms=round(event.duration_ms, 1), cost=event.cost_usd, tokens=tokens,
                     runs=node.get("runs", 0) + 1, total_cost=node.get("total_cost", 0.0) + event.cost_usd,
                     total_tokens=node.get("total_tokens", 0) + tokens)
+        counts = node.get("items")
+        if counts is not None and event.item is not None:
+            counts["running"] = max(0, counts["running"] - 1)
+            counts[{"succeeded": "done", "cached": "done", "failed": "failed"}.get(
+                state, "cancelled")] += 1
         if not node["active"]:
-            node.update(text="", reason="")
+            node.update(text="", reason="", stream="", tool="")
+            self.calls.pop(event.node_id, None)
         if error:
             node["error"] = error
         return node
+
+    def _record(self, event: NodeFinished | NodeFailed, response: str, outputs: str,
+                error: str) -> None:
+        """What the execution's detail shows: prompt, reply, outputs, error, tool calls."""
+        key = (event.node_id, event.iteration, event.item)
+        run = self.runs.setdefault(key, {"label": execution_label(*key[::2], event.iteration),
+                                         "item": event.item, "text": "", "tool_calls": []})
+        state = "cached" if getattr(event, "cached", False) else getattr(event, "status", "succeeded")
+        node = self.nodes[event.node_id]  # calls seen live are counted; a replay has only these
+        node["tool_calls"] = node.get("tool_calls", 0) + max(0, len(event.tool_calls) - len(run["tool_calls"]))
+        run.update(state=state, text="", prompt=event.prompt[:DETAIL_CHARS],
+                   response=response[:DETAIL_CHARS], outputs=outputs, error=error[:DETAIL_CHARS],
+                   tool_calls=list(event.tool_calls) or run["tool_calls"])
+        self.latest[event.node_id] = key
+
+    def details(self) -> dict[str, dict[str, Any]]:
+        """Per node, what its detail panel shows: the latest execution's prompt, response,
+        outputs, error and tool calls; a map node lists each item's under its label."""
+        out: dict[str, dict[str, Any]] = {}
+        for node, key in self.latest.items():
+            if key[2] is None:
+                run = self.runs[key]
+                if run["state"] in ACTIVE and not run["tool_calls"]:
+                    continue  # nothing to show before it ends (its text streams on the node)
+                out[node] = {**{k: run[k] for k in PARTS}, "tool_calls": _calls(run["tool_calls"])}
+                continue
+            items = sorted((r for (n, _, i), r in self.runs.items() if n == node and i is not None),
+                           key=lambda r: r["item"])
+            out[node] = {**dict.fromkeys(PARTS, ""), "tool_calls": [], "items": [
+                {"label": r["label"], "state": r["state"],
+                 **{k: r[k][:ITEM_CHARS] for k in PARTS}, "tool_calls": _calls(r["tool_calls"])}
+                for r in items]}
+        return out
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(nodes, totals)`` as plain JSON-able copies; running nodes carry their elapsed time."""
@@ -100,7 +197,9 @@ class RunState:
         nodes = {}
         for name, node in self.nodes.items():
             copy = dict(node)
-            if copy["state"] in ("running", "retrying"):
+            if "items" in copy:
+                copy["items"] = dict(copy["items"])
+            if copy["state"] in ACTIVE:
                 copy["elapsed_s"] = round(now - self.started.get(name, now), 2)
             nodes[name] = copy
         return nodes, self.totals(now)
@@ -119,9 +218,21 @@ class RunState:
                 "done": done, "total": len(self.nodes), "error": self.error}
 
 
+PARTS = ("prompt", "response", "outputs", "error")
+
+
+def _calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls as the detail panel lists them: arguments and result as short text."""
+    return [{"tool": c.get("tool", ""), "arguments": _short(_json_line(c.get("arguments")), 300),
+             "result": _short(_json_line(c.get("result")), 300) if c.get("result") is not None else "",
+             "error": c.get("error") or "", "duration_ms": round(float(c.get("duration_ms") or 0), 1),
+             "step": c.get("step", 1)} for c in calls]
+
+
 def _pending(kind: str) -> dict[str, Any]:
     return {"state": "pending", "kind": kind, "iteration": 0, "duration_ms": 0.0, "tokens": 0,
-            "cost": 0.0, "model": "", "error": "", "reason": "", "attempt": 0, "text": "", "active": 0}
+            "cost": 0.0, "model": "", "error": "", "reason": "", "attempt": 0, "text": "", "stream": "", "tool": "",
+            "active": 0}
 
 
 def _short(text: str, limit: int) -> str:
@@ -134,3 +245,12 @@ def _json(value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)[:DETAIL_CHARS]
     except (TypeError, ValueError):
         return repr(value)[:DETAIL_CHARS]
+
+
+def _json_line(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)

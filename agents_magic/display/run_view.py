@@ -17,6 +17,7 @@ from ._html import esc, no_math
 from ._state import RunState
 
 MIN_INTERVAL_S = 0.1  # at most ~10 front-end updates a second
+DETAILS_INTERVAL_S = 1.0  # detail texts (prompts, replies: the bulk) at most once a second
 # state -> (fill, stroke) of a node box in the static picture; the live view uses run_view.css.
 PAINT = {"running": ("#ddf4ff", "#0969da"), "retrying": ("#fff8c5", "#9a6700"),
          "succeeded": ("#dafbe1", "#1a7f37"), "cached": ("#dafbe1", "#1a7f37"),
@@ -38,7 +39,8 @@ class RunView(anywidget.AnyWidget):
     status = t.Unicode("starting").tag(sync=True)
     nodes = t.Dict().tag(sync=True)  # node -> {state, kind, iteration, elapsed_s, tokens, cost, …}
     totals = t.Dict().tag(sync=True)  # elapsed_s, tokens, cost, done, total, in_flight, error
-    details = t.Dict().tag(sync=True)  # node -> {prompt, response, outputs, error}
+    # node -> {prompt, response, outputs, error, tool_calls, items (a map: one entry per item)}
+    details = t.Dict().tag(sync=True)
 
     def __init__(self, *, workflow: str, graph: WorkflowGraph | None = None,
                  on_stop: Callable[[], bool] | None = None) -> None:
@@ -100,6 +102,8 @@ class LiveView:
     interrupt cancels it.
     """
 
+    stream = True  # it shows the text of running nodes: the run streams its replies
+
     def __init__(self, workflow: Any, *, display: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, handle: Any = None,
                  budget: float | None = None) -> None:
@@ -114,6 +118,7 @@ class LiveView:
         self._lock = threading.Lock()
         self._dirty = True
         self._last = -1.0
+        self._texts_sent = float("-inf")
         self._stop = "no"  # no | requested | sent
         self._handle: Any = None
         self._placeholder = handle  # an output shown earlier, which the view replaces
@@ -156,7 +161,7 @@ class LiveView:
         if not final and (not self._dirty or now - self._last < MIN_INTERVAL_S - 1e-6):
             return
         if not final:
-            self._push(now)
+            self._push(now, final=False)
             return
         self.view.text = self.lines.text()
         # The bundle (with the final static picture) goes out before the final traits do, so a
@@ -170,10 +175,11 @@ class LiveView:
         self._push(self._clock())
         self.view.text = self.lines.text()
 
-    def _push(self, now: float) -> None:
+    def _push(self, now: float, final: bool = True) -> None:
+        texts = final or now - self._texts_sent >= DETAILS_INTERVAL_S - 1e-6
         with self._lock:
             nodes, totals = self.state.snapshot()
-            details = dict(self.state.details)
+            details = self.state.details() if texts else None
             status = self.state.status
             self._dirty, self._last = False, now
         totals["in_flight"] = _in_flight()
@@ -181,8 +187,8 @@ class LiveView:
             totals["budget"] = self.budget
         with self.view.hold_sync():
             self.view.nodes, self.view.totals, self.view.status = nodes, totals, status
-            if details != self.view.details:
-                self.view.details = details
+            if details is not None and details != self.view.details:
+                self.view.details, self._texts_sent = details, now
         self.pushes += 1
 
 

@@ -146,7 +146,8 @@ class RunContext:
                              row["duration_ms"], row["provider"], row["model"], message, kind,
                              row["attempts"], row["prompt_tokens"], row["completion_tokens"],
                              row["cost_usd"], status, memory=_memory_reads(step),
-                             tool_calls=tuple(step.tool_calls), item=step.item))
+                             tool_calls=tuple(step.tool_calls), item=step.item,
+                             prompt=step.prompt, response=step.response))
 
 
 def _memory_reads(step: Step) -> tuple[dict[str, Any], ...]:

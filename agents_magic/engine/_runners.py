@@ -69,6 +69,8 @@ class Step:
         self.closed = False  # whether its closing event (finished or failed) was emitted
         self.memory: NodeMemoryIO | None = None  # set for a node with memory
         self.tool_calls: list[dict[str, Any]] = []  # ToolCalled.record() of each tool call
+        self.prompt = ""  # the rendered prompt, and the reply so far: a failed node shows them
+        self.response = ""
         # What executes the node, as events, rows and views name it.
         self.provider, self.model = ((self.target.provider, self.target.model) if self.target
                                      else ("sandbox", "python") if node.kind == "code" else ("", ""))
@@ -114,7 +116,7 @@ class LLMRunner:
         self.instructions = self.output.instructions()
 
     async def run(self, state: dict[str, Any], step: Step) -> NodeOutcome:
-        prompt = render(self.node.prompt or "", state, self.renames)
+        prompt = step.prompt = render(self.node.prompt or "", state, self.renames)
         messages = ([{"role": "system", "content": self.instructions}] if self.instructions else []) + [
             {"role": "user", "content": prompt}]
         tools = step.run.tools.get(self.node.id)
@@ -130,7 +132,7 @@ class LLMRunner:
         try:
             updates = self.output.parse(first.text)
         except OutputMismatch as exc:
-            problem = str(exc)
+            problem, step.response = str(exc), first.text
         else:
             _llm.remember(step.run.cache, first)
             return NodeOutcome(updates, prompt, first.text, first.cached)
@@ -142,6 +144,7 @@ class LLMRunner:
         try:
             updates = self.output.parse(second.text)
         except OutputMismatch as exc:
+            step.response = second.text
             target = step.target
             assert target is not None
             raise NodeOutputError(f"{exc} (also after one repair request)", node=self.node.id,
@@ -188,13 +191,19 @@ def _token_sink(step: Step) -> Callable[[str], None] | None:
     run, node_id, item = step.run, step.node.id, step.item
     if not run.stream:
         return None
-    return lambda text: run.emit(TokenDelta(run.run_id, node_id, text, item))
+
+    def on_token(text: str) -> None:
+        step.response += text  # what a node that then fails had said
+        run.emit(TokenDelta(run.run_id, node_id, text, item))
+
+    return on_token
 
 
 def _retry_sink(step: Step) -> Callable[[int, float, Any], None]:
     run, node_id, item = step.run, step.node.id, step.item
 
     def on_retry(attempt: int, delay: float, error: Any) -> None:
+        step.response = ""  # the next attempt replies from the start
         run.emit(NodeRetrying(run.run_id, node_id, attempt, delay, str(error), error.kind, item))
 
     return on_retry

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentsMagicError
 from ..tools._tool import ToolArgumentsError, ToolError
-from .events import TOOL_SUMMARY_CHARS, ToolCalled
+from .events import TOOL_SUMMARY_CHARS, ToolCalled, ToolStarted
 
 if TYPE_CHECKING:
     from ..tools._registry import NodeTool
@@ -123,6 +123,9 @@ class ToolLoop:
             remember(self.step.run.cache, completion)  # the turn was acted on: replayable
 
     async def _run(self, call: ToolCall) -> _Outcome:
+        step, run = self.step, self.step.run
+        run.emit(ToolStarted(run.run_id, self.runner.node.id, call.name, call.arguments, self.rounds,
+                             step.iteration, call.id, time.time(), step.item))
         started = time.perf_counter()
         bound = self.tools.get(call.name)
         error: str | None = None
@@ -144,7 +147,6 @@ class ToolLoop:
             except Exception as exc:  # the tool's own failure goes back to the model
                 error, mistaken = f"{type(exc).__name__}: {exc}", False
         content = f"error: {error}" if error is not None else text
-        step, run = self.step, self.step.run
         event = ToolCalled(run.run_id, self.runner.node.id, call.name, call.arguments,
                            _summary(content), error, (time.perf_counter() - started) * 1000,
                            self.rounds, step.iteration, call.id, time.time(), step.item)

@@ -50,6 +50,22 @@ class TokenDelta:
 
 
 @dataclass(frozen=True)
+class ToolStarted:
+    """The model asked for a tool call and it is about to run; :class:`ToolCalled` follows
+    with the same ``call_id`` when it ends."""
+
+    run_id: str
+    node_id: str
+    tool: str
+    arguments: dict[str, Any]
+    step: int = 1
+    iteration: int = 1
+    call_id: str = ""
+    at: float = 0.0
+    item: int | None = None
+
+
+@dataclass(frozen=True)
 class ToolCalled:
     """A tool call the model asked for has ended: ``result`` is a summary of what went back to
     the model (at most :data:`TOOL_SUMMARY_CHARS` characters), ``error`` is set when the call
@@ -144,10 +160,11 @@ class NodeFailed:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     status: str = "failed"  # failed | cancelled | interrupted
-    prompt: str = ""
+    prompt: str = ""  # the rendered prompt, when it got that far
     memory: tuple[dict[str, Any], ...] = ()  # memory read before it failed
     tool_calls: tuple[dict[str, Any], ...] = ()
     item: int | None = None
+    response: str = ""  # the reply so far: streamed text, or the reply that did not parse
 
 
 @dataclass(frozen=True)
@@ -180,6 +197,6 @@ def execution_label(node_id: str, item: int | None = None, iteration: int | None
     return node_id if (iteration or 1) == 1 else f"{node_id} #{iteration}"
 
 
-RunEvent = Union[RunStarted, NodeStarted, TokenDelta, ToolCalled, NodeRetrying, NodeFinished,
-                 NodeFailed, RunFinished]
+RunEvent = Union[RunStarted, NodeStarted, TokenDelta, ToolStarted, ToolCalled, NodeRetrying,
+                 NodeFinished, NodeFailed, RunFinished]
 Sink = Callable[[RunEvent], Any]

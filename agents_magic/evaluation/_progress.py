@@ -99,7 +99,7 @@ class EvalProgress:
         if self.mode == "append":
             print(text, flush=True)
         elif self.mode == "widget":
-            self._draw_widget(text, final or now - self._plotted >= PLOT_EVERY_S)
+            self._draw_widget(text, final or now - self._plotted >= PLOT_EVERY_S, final)
             self._plotted = now if final or now - self._plotted >= PLOT_EVERY_S else self._plotted
         else:
             self._draw_text(text)
@@ -118,11 +118,13 @@ class EvalProgress:
         else:
             self._handle.update(bundle, raw=True)
 
-    def _draw_widget(self, text: str, plot: bool) -> None:
+    def _draw_widget(self, text: str, plot: bool, final: bool = False) -> None:
         if self._widget is None:
             self._widget = _ProgressWidget(self, list(self.latencies))
             self._show(self._widget.box)
         self._widget.status.value = text
+        if final:
+            self._widget.stop.disabled = True  # nothing left to stop
         if plot:
             from ._plots import percentile_curve
 
@@ -135,24 +137,37 @@ class EvalProgress:
 
 
 class _ProgressWidget:
-    """A status line, a Stop button and the latency percentile curves (a plotly FigureWidget)."""
+    """A status line, a Stop button and the latency percentile curves (a plotly FigureWidget).
+
+    The curves join the box with the first rows done: the status line shows at once, without
+    waiting for plotly to load in the kernel and in the browser."""
 
     def __init__(self, progress: EvalProgress, variants: list[str]) -> None:
         import ipywidgets
-        import plotly.graph_objects as go
 
-        from ._plots import CURVE_POINTS
-
+        self.variants = variants
         self.status = ipywidgets.Label()
-        button = ipywidgets.Button(description="Stop", button_style="danger", icon="stop")
+        self.stop = button = ipywidgets.Button(description="Stop", button_style="danger", icon="stop",
+                                               tooltip="Stop the evaluation (like interrupting the kernel)")
         button.on_click(lambda _b: progress.stop())
-        self.figure = go.FigureWidget(
-            data=[go.Scatter(x=list(CURVE_POINTS), y=[], mode="lines", name=v) for v in variants],
-            layout={"height": 260, "margin": {"t": 30, "b": 30, "l": 50, "r": 10},
-                    "title": "latency per run (ms) by percentile"})
-        self.box = ipywidgets.VBox([ipywidgets.HBox([self.status, button]), self.figure])
+        self.figure: Any = None
+        self.box = ipywidgets.VBox([ipywidgets.HBox([self.status, button])])
 
     def plot(self, curves: dict[str, list[float]]) -> None:
+        if not any(curves.values()):
+            return
+        if self.figure is None:
+            import plotly.graph_objects as go
+
+            from ._plots import CURVE_POINTS
+
+            self.figure = go.FigureWidget(
+                data=[go.Scatter(x=list(CURVE_POINTS), y=[], mode="lines", name=v) for v in self.variants],
+                layout={"height": 280, "margin": {"t": 30, "b": 45, "l": 60, "r": 10},
+                        "title": "latency per run (ms) by percentile",
+                        "xaxis": {"title": {"text": "percentile"}, "ticksuffix": "%"},
+                        "yaxis": {"title": {"text": "ms"}}})
+            self.box.children = (*self.box.children, self.figure)
         with self.figure.batch_update():
             for trace in self.figure.data:
                 trace.y = curves.get(trace.name, [])

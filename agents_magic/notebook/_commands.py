@@ -134,7 +134,8 @@ def execute(workflow: Workflow, inputs: dict[str, Any], *, model: str | None = N
     workflow.initial_state(inputs)
     budget = workflow.spec.config.execution.budget_usd
     sink = live(workflow, progress, shown, budget=settings.budget_usd if budget is None else budget)
-    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings}
+    options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings,
+                               "stream": sink.stream}  # the live view shows streamed text
     if no_cache:
         options["cache"] = False  # otherwise the session setting decides
     return _api.run(workflow, inputs, sinks=[sink], refresh=sink.refresh, **options)
@@ -154,7 +155,8 @@ def resume(run_id: str | None, workflow: Workflow | None, *, model: str | None =
     shown = workflow or (load(record["yaml"], name=record["workflow"]) if record["yaml"] else None)
     sink = live(shown, progress) if shown is not None else TextProgress(record["workflow"], progress)
     options: dict[str, Any] = {"model": model, "provider": provider, "settings": settings,
-                               "tools": tools}  # the notebook's functions, for `tools:`
+                               "tools": tools,  # the notebook's functions, for `tools:`
+                               "stream": sink.stream}
     if no_cache:
         options["cache"] = False
     return _api.resume(record["run_id"], workflow, sinks=[sink], refresh=sink.refresh, **options)

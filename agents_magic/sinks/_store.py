@@ -235,7 +235,8 @@ class StoreSink:
             # What a failed execution had spent, where the event carries it.
             row.update(status=event.status, prompt_tokens=event.prompt_tokens,
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
-                       cached=False, prompt=None, response=None,
+                       cached=False, prompt=self._text(event.prompt or None),
+                       response=self._text(event.response or None),
                        outputs=self._json(calls) if calls else None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
         if event.memory:

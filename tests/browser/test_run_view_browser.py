@@ -65,6 +65,8 @@ def test_nodes_light_up_detail_opens_and_stop_cancels(page: Any, jupyter_server:
     from playwright.sync_api import expect
 
     fake_llm.configure(latency_ms=700, rules=[
+        {"match": "First about", "content": " ".join(f"word{i}" for i in range(30)),
+         "stream_interval_ms": 80},
         {"match": "Crawl very slowly", "delay_ms": 60_000},
         {"match": "Break down", "status": 500, "message": "the upstream broke"}])
     name = f"live_{jupyter_server['app']}.ipynb"
@@ -87,6 +89,12 @@ def test_nodes_light_up_detail_opens_and_stop_cancels(page: Any, jupyter_server:
     expect(first).to_have_attribute("data-state", "running", timeout=60_000)
     expect(fan).to_have_attribute("data-status", "running")
     expect(fan.locator('g.am-node[data-node="join"]')).to_have_attribute("data-state", "pending")
+    # The streamed-text strip shows the tokens of a node while it is still running.
+    page.wait_for_function("""() => [...document.querySelectorAll('.am-run')].some(run =>
+        run.querySelector('.am-run-name')?.textContent === 'fan'
+        && run.querySelector('g.am-node[data-node="first"]')?.dataset.state === 'running'
+        && /word\\d+ word\\d+/.test(run.querySelector('.am-stream-line[data-node="first"]')?.textContent || ''))""",
+                           timeout=30_000)
     expect(first).to_have_attribute("data-state", "succeeded", timeout=30_000)
     expect(fan.locator('g.am-node[data-node="join"]')).to_have_attribute("data-state", "succeeded",
                                                                          timeout=30_000)
@@ -126,6 +134,10 @@ def test_nodes_light_up_detail_opens_and_stop_cancels(page: Any, jupyter_server:
     rows.nth(1).click()
     expect(page.locator(".am-runs-view .am-run")).to_have_count(2, timeout=30_000)
     expect(page.locator(".am-runs-diff tr[data-node]").first).to_be_visible()
+    # p50/p95/p99 per node across the selected workflow's runs, with a bar of the spread
+    spread = page.locator(".am-runs-percentiles")
+    expect(spread).to_contain_text("p50 → p99")
+    expect(spread.locator("tr[data-node] .am-spread").first).to_be_visible()
     if jupyter_server["app"] == "lab":  # the view follows the theme: a picture for the eye
         page.evaluate("() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'"

@@ -36,3 +36,26 @@ def test_tool_messages_in_the_conversation_are_accepted():
                 {"role": "tool", "tool_call_id": "c1", "content": "42"}]
     completion = asyncio.run(_llm.complete(t, messages))
     assert completion.text == "Mock reply to: 42" and completion.cost_usd == 0
+
+
+def test_a_streamed_reply_with_latency_arrives_word_by_word() -> None:
+    import time
+
+    import agents_magic as am
+    from agents_magic.engine.events import TokenDelta
+
+    wf = am.load("""
+schema_version: "1.0"
+flow: {name: slowmock}
+state: {fields: {text: {type: str, required: true}, out: {type: str}}}
+nodes: [{id: talk, prompt: "Say {state.text}", outputs: [out]}]
+edges: [{from: START, to: talk}, {from: talk, to: END}]
+config: {llm: {provider: mock, params: {latency_ms: 400}}}
+""")
+    arrivals: list[float] = []
+    started = time.monotonic()
+    result = am.run(wf, {"text": "hello"}, stream=True, persist=False,
+                    sinks=[lambda e: arrivals.append(time.monotonic()) if isinstance(e, TokenDelta) else None])
+    assert result.ok and len(arrivals) > 2
+    # The first word comes after about half the latency; the words are spread over the rest.
+    assert arrivals[0] - started >= 0.15 and arrivals[-1] - arrivals[0] >= 0.1

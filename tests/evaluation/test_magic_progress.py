@@ -126,3 +126,22 @@ def test_eval_tab_completion_offers_datasets_variants_and_metrics(ip):
     assert complete("%workflow eval qa --metric sh") == ["short"]
     assert complete("%workflow eval qa --metric ll") == ["llm_judge"]
     assert "--judge" in complete("%workflow eval qa --ju")
+
+
+def test_the_widget_shows_its_status_at_once_and_the_curves_with_the_first_rows() -> None:
+    shown: list[Any] = []
+    view = EvalProgress("qa-eval", 3, ["A"], set(), "widget",
+                        display=lambda obj, **_: shown.append(obj))
+    view.refresh()
+    (box,) = shown
+    assert len(box.children) == 1  # the status line and Stop, before plotly is loaded
+    status, stop = box.children[0].children
+    assert status.value.startswith("eval qa-eval · running · 0/3 rows") and not stop.disabled
+    for ms in (100.0, 300.0):
+        view.row({"status": "succeeded", "cost_usd": 0.0, "judge_cost_usd": 0.0, "variant": "A",
+                  "latency_ms": ms})
+    view.refresh(final=True, status="succeeded")
+    figure = box.children[1]
+    (trace,) = figure.data
+    assert trace.name == "A" and min(trace.y) == 100.0 and max(trace.y) == 300.0
+    assert status.value.startswith("eval qa-eval · succeeded · 2/3 rows") and stop.disabled

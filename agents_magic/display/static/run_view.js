@@ -31,12 +31,27 @@ function nodeCaption(n, extra) {
   if (!n) return "";
   if (ACTIVE.has(n.state)) {
     const took = seconds((n.elapsed_s || 0) + extra);
-    const many = n.active > 1 ? ` · ${n.active} at once` : "";
-    return n.state === "retrying" ? `↻ attempt ${n.attempt} · ${took}` : `▶ ${took}${many}`;
+    if (n.state === "retrying") return `↻ attempt ${n.attempt} · ${took}`;
+    if (n.tool) return `calling ${n.tool}… · ${took}`;
+    const many = n.active > 1 && !n.items ? ` · ${n.active} at once` : "";
+    return `▶ ${took}${many}`;
   }
   if (n.state === "pending" || n.state === "skipped") return n.state === "skipped" ? "not reached" : "";
-  const runs = n.runs > 1 ? ` · ×${n.runs}` : "";
+  const runs = n.runs > 1 && !n.items ? ` · ×${n.runs}` : "";
   return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1e3)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
+}
+function itemsCaption(n) {
+  const c = n && n.items;
+  if (!c) return "";
+  const parts = [`× ${c.total}: ${c.done} ✓`];
+  if (c.running) parts.push(`${c.running} running`);
+  if (c.failed) parts.push(`${c.failed} ✗`);
+  if (c.cancelled) parts.push(`${c.cancelled} ■`);
+  return parts.join(" ");
+}
+function toolLine(c) {
+  const outcome = c.error ? `✗ ${c.error}` : `→ ${c.result}`;
+  return `${c.step} · ${c.tool}(${c.arguments}) ${outcome} (${Math.round(c.duration_ms)} ms)`;
 }
 function render({ model, el: host }) {
   const root = el("div", "am-run");
@@ -78,6 +93,10 @@ function render({ model, el: host }) {
       caption.setAttribute("x", String(x));
       caption.setAttribute("y", String(y));
       g.appendChild(caption);
+      const items = caption.cloneNode();
+      items.setAttribute("class", "am-node-items");
+      items.setAttribute("y", String(y + 13));
+      g.appendChild(items);
       const open = () => {
         selected = g.dataset.node;
         model.set("_selected", selected);
@@ -101,7 +120,9 @@ function render({ model, el: host }) {
       const state = n ? n.state : "pending";
       g.dataset.state = state;
       g.querySelector(".am-node-caption").textContent = nodeCaption(n, extra);
-      g.setAttribute("aria-label", `${g.dataset.node}: ${state}`);
+      const items = itemsCaption(n);
+      g.querySelector(".am-node-items").textContent = items;
+      g.setAttribute("aria-label", `${g.dataset.node}: ${state}${items ? " " + items : ""}`);
     }
   }
   function drawStream() {
@@ -109,7 +130,7 @@ function render({ model, el: host }) {
     stream.replaceChildren(...live.map(([name2, n]) => {
       const line = el("div", "am-stream-line");
       line.dataset.node = name2;
-      line.append(el("b", "", `${name2} `), el("span", "am-stream-text", n.text.slice(-STREAM_CHARS)));
+      line.append(el("b", "", `${n.stream || name2} `), el("span", "am-stream-text", n.text.slice(-STREAM_CHARS)));
       return line;
     }));
     stream.hidden = !live.length;
@@ -168,6 +189,37 @@ function render({ model, el: host }) {
     box.append(el("div", "am-detail-title", title), el("pre", "am-detail-text", text));
     return box;
   }
+  function toolCalls(calls) {
+    const box = el("div", "am-detail-section am-detail-tools");
+    box.append(el("div", "am-detail-title", `tool calls (${calls.length})`));
+    for (const c of calls) {
+      const line = el("div", c.error ? "am-tool-call am-tool-failed" : "am-tool-call", toolLine(c));
+      line.dataset.tool = c.tool;
+      box.append(line);
+    }
+    return box;
+  }
+  function texts(d) {
+    const parts = [];
+    if (d.error) parts.push(section("error", d.error));
+    if (d.prompt) parts.push(section("prompt", d.prompt));
+    if (d.tool_calls && d.tool_calls.length) parts.push(toolCalls(d.tool_calls));
+    if (d.response) parts.push(section("response", d.response));
+    if (d.outputs) parts.push(section("outputs", d.outputs));
+    return parts;
+  }
+  function itemList(items) {
+    const box = el("div", "am-detail-items");
+    for (const it of items) {
+      const entry = el("details", "am-detail-item");
+      entry.dataset.item = it.label;
+      entry.dataset.state = it.state;
+      entry.open = it.state === "failed";
+      entry.append(el("summary", "", `${SYMBOL[it.state] || ""} ${it.label} · ${it.state}`), ...texts(it));
+      box.append(entry);
+    }
+    return box;
+  }
   function drawDetail() {
     detail.hidden = selected === null;
     if (selected === null) return;
@@ -183,15 +235,21 @@ function render({ model, el: host }) {
       drawDetail();
     });
     const head = el("div", "am-detail-head");
-    const facts = [n.state, n.model, n.tokens ? `${n.tokens} tokens` : "", n.iteration > 1 ? `iteration ${n.iteration}` : ""];
+    const facts = [
+      n.state,
+      itemsCaption(n),
+      n.model,
+      n.total_tokens || n.tokens ? `${n.total_tokens || n.tokens} tokens` : "",
+      n.iteration > 1 && !n.items ? `iteration ${n.iteration}` : "",
+      n.tool ? `calling ${n.tool}…` : ""
+    ];
     head.append(el("b", "", selected), el("span", "", " " + facts.filter(Boolean).join(" · ")), close);
     const parts = [head];
     if (n.reason) parts.push(section("retrying", n.reason));
-    if (n.error || d.error) parts.push(section("error", n.error || d.error));
-    if (d.prompt) parts.push(section("prompt", d.prompt));
-    if (ACTIVE.has(n.state) && n.text) parts.push(section("streaming", n.text));
-    if (d.response) parts.push(section("response", d.response));
-    if (d.outputs) parts.push(section("outputs", d.outputs));
+    if (n.error && !d.items) parts.push(section("error", n.error));
+    parts.push(...texts({ ...d, error: n.error ? "" : d.error }));
+    if (ACTIVE.has(n.state) && n.text) parts.push(section(`streaming ${n.stream || ""}`.trim(), n.text));
+    if (d.items && d.items.length) parts.push(itemList(d.items));
     if (parts.length === 1) parts.push(el("div", "am-detail-empty", "Nothing recorded yet."));
     detail.replaceChildren(...parts);
   }

@@ -58,8 +58,12 @@ def _scripted(reply: Any, call_index: int) -> Reply:
 async def complete(target: Any, messages: list[dict[str, Any]], response_format: dict[str, Any] | None,
                    call_index: int, on_token: Callable[[str], None] | None) -> Reply:
     params = dict(target.params)
-    if params.get("latency_ms"):
-        await asyncio.sleep(float(params["latency_ms"]) / 1000)
+    latency = float(params.get("latency_ms") or 0) / 1000
+    # A streamed reply spends half its latency before the first word and spreads the rest over
+    # the words, as a model does, so a live view shows the text growing.
+    streamed = on_token is not None and latency > 0
+    if latency:
+        await asyncio.sleep(latency / 2 if streamed else latency)
     seed = _seed(messages)
     if target.responses:
         reply = _scripted(target.responses[call_index % len(target.responses)], call_index)
@@ -70,8 +74,13 @@ async def complete(target: Any, messages: list[dict[str, Any]], response_format:
         last = str(messages[-1].get("content") or "").strip().replace("\n", " ")
         reply = Reply(f"Mock reply to: {last[:60]}", finish_reason="stop")
     if on_token is not None and reply.text:
-        for i, word in enumerate(reply.text.split(" ")):
+        words = reply.text.split(" ")
+        for i, word in enumerate(words):
             on_token(word if i == 0 else " " + word)
+            if streamed:
+                await asyncio.sleep(latency / 2 / len(words))
+    elif streamed:
+        await asyncio.sleep(latency / 2)
     prompt_words = sum(_words(str(m.get("content") or "")) for m in messages)
     produced = reply.text or json.dumps([c.arguments for c in reply.tool_calls])
     return replace(reply, prompt_tokens=prompt_words, completion_tokens=_words(produced))

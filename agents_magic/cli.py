@@ -64,11 +64,18 @@ def _print_result(result: Any, as_json: bool) -> None:
     print(repr(result))
     from .engine.events import execution_label
 
-    labels = [execution_label(r["node_id"], r.get("item")) for r in result.node_rows]
-    table = result.nodes.assign(node=labels)[["node", "iteration", "status", "model",
-                                              "prompt_tokens", "completion_tokens", "cost_usd",
-                                              "duration_ms", "cached"]]
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    # A plain table (no pandas import: the CLI stays quick to start).
+    columns = ["node", "iteration", "status", "model", "prompt_tokens", "completion_tokens",
+               "cost_usd", "duration_ms", "cached"]
+    rows = [[execution_label(r["node_id"], r.get("item")), *(_cell(r.get(c)) for c in columns[1:])]
+            for r in result.node_rows]
+    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    for line in [columns, *rows]:
+        print("  ".join(v.rjust(w) for v, w in zip(line, widths)))
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
 
 
 def _run_with_progress(workflow: Any, inputs: dict[str, Any], **options: Any) -> Any:

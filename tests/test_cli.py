@@ -65,6 +65,15 @@ def test_demo_runs_offline():
     assert "summarize succeeded" in proc.stdout
 
 
+def test_a_mock_run_imports_neither_litellm_nor_pandas():
+    code = ("import sys; from agents_magic import cli; cli.main(['demo']); "
+            "print('heavy:', sorted(m for m in ('litellm', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "heavy: []" in proc.stdout
+    assert "summarize          1  succeeded   mock" in proc.stdout  # the node table
+
+
 def test_input_values_are_read_as_yaml_literals():
     from agents_magic.cli import parse_inputs
 

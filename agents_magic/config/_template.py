@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator
 
 from ._schema import LOOP_PREFIX
@@ -61,6 +62,12 @@ def _segments(template: str) -> Iterator[str | Placeholder]:
                 opened.pop()
             text.append("}")
     yield "".join(text)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(template: str) -> tuple[str | Placeholder, ...]:
+    """:func:`_segments` of ``template``, parsed once (a prompt is rendered on every run)."""
+    return tuple(_segments(template))
 
 
 def placeholders(template: str) -> list[Placeholder]:
@@ -111,7 +118,7 @@ def render(template: str, state: dict[str, Any], renames: dict[str, tuple[str, .
     """Fill ``template`` from ``state``; ``renames`` maps a local name to a state path."""
     renames = renames or {}
     out = []
-    for part in _segments(template):
+    for part in _parsed(template):
         if isinstance(part, str):
             out.append(part)
             continue

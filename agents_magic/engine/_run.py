@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 import uuid
 import warnings
@@ -349,6 +350,28 @@ def compiled(workflow: Any) -> Any:
     return graph
 
 
+def _targets(workflow: Any, overrides: dict[str, Any],
+             fallback: dict[str, Any] | None) -> dict[str, _llm.Target]:
+    """The nodes' LLM targets, resolved once per workflow, overrides, fallback and value of
+    every API key variable they may read (a changed key is picked up by the next run)."""
+    names = workflow._compiled.get("key_env")
+    if names is None:
+        spec = workflow.spec.config.llm
+        layers = [spec, *((spec.providers or {}).values() if spec else ()),
+                  *(node.llm for node in workflow.spec.nodes)]
+        names = workflow._compiled["key_env"] = tuple(sorted(
+            {*_llm.KEY_ENV.values(), *(layer.api_key_env for layer in layers
+                                       if layer is not None and layer.api_key_env)}))
+    key = (tuple(overrides.items()), tuple((fallback or {}).items()),
+           tuple(map(os.environ.get, names)))
+    last = workflow._compiled.get("targets")
+    if last is not None and last[0] == key:
+        return last[1]
+    targets = _llm.resolve_nodes(workflow.spec, overrides, fallback)
+    workflow._compiled["targets"] = (key, targets)
+    return targets
+
+
 def public_state(state: dict[str, Any]) -> dict[str, Any]:
     """The state without the channels that only drive the engine."""
     return {k: v for k, v in state.items() if k not in INTERNAL}
@@ -382,7 +405,7 @@ async def execute(workflow: Any, inputs: dict[str, Any] | None = None, *, sinks:
     """
     state = dict(inputs or {}) if resume else workflow.initial_state(inputs)
     overrides = {k: v for k, v in {"model": model, "provider": provider, "api_base": api_base}.items() if v}
-    targets = _llm.resolve_nodes(workflow.spec, overrides, fallback_llm)
+    targets = _targets(workflow, overrides, fallback_llm)
     bound = None
     if any(node.tools for node in workflow.spec.nodes):
         from ..tools._registry import node_tools

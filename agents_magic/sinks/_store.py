@@ -10,6 +10,7 @@ characters, then redacted (:mod:`._redact`), so a huge value costs no more than 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -108,8 +109,6 @@ class StoreSink:
     def _write(self, batch: list[Any]) -> None:
         """Write a batch in two transactions: first what a run's outcome is (rows, statuses,
         totals, node executions), then its inputs and outputs, the bulky part."""
-        import sqlalchemy as sa
-
         store = self._open()
         starts: list[dict[str, Any]] = []
         workflows: list[dict[str, Any]] = []
@@ -137,26 +136,21 @@ class StoreSink:
                 self._known_runs.discard(event.run_id)
             else:
                 nodes.append(self._node_row(event))
-        from ..store._schema import node_executions, runs
-        from ..store._schema import workflows as workflows_table
 
         def outcome(connection: Any) -> None:
             if workflows:
-                _insert_ignore(connection, workflows_table, workflows, ["name", "hash"])
+                _insert_ignore(connection, "workflows", workflows)
             if starts:
                 _upsert_runs(connection, starts)
             if placeholders:
-                _insert_ignore(connection, runs, placeholders, ["run_id"])
+                _insert_ignore(connection, "runs", placeholders)
             if nodes:
-                _insert_ignore(connection, node_executions, nodes,
-                               ["run_id", "node_id", "iteration", "started_at"])
+                _insert_ignore(connection, "node_executions", nodes)
             if finishes:  # rows share their keys: one statement for the batch
-                columns = [k for k in finishes[0] if k != "run_id"]
-                connection.execute(
-                    sa.update(runs).where(runs.c.run_id == sa.bindparam("finished_run"))
-                    .values({k: sa.bindparam(f"new_{k}") for k in columns}),
-                    [{"finished_run": row["run_id"], **{f"new_{k}": row[k] for k in columns}}
-                     for row in finishes])
+                columns = tuple(k for k in finishes[0] if k != "run_id")
+                connection.execute(_statement("finish", "", columns),
+                                   [{"finished_run": row["run_id"],
+                                     **{f"new_{k}": row[k] for k in columns}} for row in finishes])
 
         self._transaction(store, outcome)
         if not payloads:
@@ -169,8 +163,7 @@ class StoreSink:
                 values = [{"id": r["id"], "value": r["value"]} for r in rows
                           if r["column"] == column]
                 if values:
-                    connection.execute(sa.update(runs).where(runs.c.run_id == sa.bindparam("id"))
-                                       .values({column: sa.bindparam("value")}), values)
+                    connection.execute(_statement(column, ""), values)
 
         self._transaction(store, bulky)
 
@@ -251,16 +244,53 @@ class StoreSink:
                 "total_tokens": event.total_tokens}
 
 
-def _insert_ignore(connection: Any, table: Any, rows: list[dict[str, Any]],
-                   keys: list[str]) -> None:
-    """INSERT, skipping rows whose ``keys`` already exist (other writers may race us)."""
+#: Conflict keys of the tables the sink inserts into, skipping rows already there.
+_KEYS = {"workflows": ("name", "hash"), "runs": ("run_id",),
+         "node_executions": ("run_id", "node_id", "iteration", "started_at")}
+
+
+@functools.lru_cache(maxsize=32)
+def _statement(kind: str, dialect: str, columns: tuple[str, ...] = ()) -> Any:
+    """One of the sink's statements, built once per dialect and set of columns: building them
+    (the upsert's ``excluded`` columns above all) cost the writer thread more than running
+    them. None where the dialect has no INSERT ... ON CONFLICT."""
     import sqlalchemy as sa
 
-    dialect = connection.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        connection.execute(module.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+    from ..store import _schema
+
+    runs = _schema.runs
+    if kind == "finish":  # RunFinished: `columns` from the new_<column> parameters
+        return (sa.update(runs).where(runs.c.run_id == sa.bindparam("finished_run"))
+                .values({k: sa.bindparam(f"new_{k}") for k in columns}))
+    if kind in ("inputs", "outputs"):
+        return (sa.update(runs).where(runs.c.run_id == sa.bindparam("id"))
+                .values({kind: sa.bindparam("value")}))
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+    if kind == "upsert runs":
+        stmt = module.insert(runs)
+        # The same start seen again (a second sink on this store) changes nothing; a new start
+        # of a known id (a resumed run) starts the row afresh.
+        return stmt.on_conflict_do_update(
+            index_elements=["run_id"], set_={k: stmt.excluded[k] for k in columns},
+            where=runs.c.started_at != stmt.excluded.started_at)
+    return module.insert(getattr(_schema, kind)).on_conflict_do_nothing(
+        index_elements=list(_KEYS[kind]))
+
+
+def _insert_ignore(connection: Any, name: str, rows: list[dict[str, Any]]) -> None:
+    """INSERT into table ``name``, skipping rows whose keys already exist (other writers may
+    race us)."""
+    import sqlalchemy as sa
+
+    statement = _statement(name, connection.dialect.name)
+    if statement is not None:
+        connection.execute(statement, rows)
         return
+    from ..store import _schema
+
+    table = getattr(_schema, name)
     for row in rows:  # portable fallback: one savepoint per row
         try:
             with connection.begin_nested():
@@ -270,22 +300,16 @@ def _insert_ignore(connection: Any, table: Any, rows: list[dict[str, Any]],
 
 
 def _upsert_runs(connection: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert run rows; a run id seen again (a resumed or replayed run) is started afresh."""
+    """Insert run rows; a run id seen again (a resumed or replayed run) is started afresh.
+    Rows share their keys, so one statement serves the whole batch."""
     import sqlalchemy as sa
 
     from ..store._schema import runs
 
-    dialect = connection.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        stmt = module.insert(runs)
-        update = {k: stmt.excluded[k] for k in rows[0] if k != "run_id"}
-        # The same start seen again (a second sink on this store) changes nothing; a new start
-        # of a known id (a resumed run) starts the row afresh. Rows share their keys, so one
-        # statement serves the whole batch.
-        connection.execute(stmt.on_conflict_do_update(
-            index_elements=["run_id"], set_=update,
-            where=runs.c.started_at != stmt.excluded.started_at), rows)
+    statement = _statement("upsert runs", connection.dialect.name,
+                           tuple(k for k in rows[0] if k != "run_id"))
+    if statement is not None:
+        connection.execute(statement, rows)
         return
     for row in rows:
         done = connection.execute(sa.update(runs).where(runs.c.run_id == row["run_id"])

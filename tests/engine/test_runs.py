@@ -362,3 +362,25 @@ edges:
     assert [e.node_id for e in rec.of(ev.NodeFinished)] == ["b"]
     assert result.nodes["status"].tolist() == ["failed", "succeeded"]
     assert any("`a` failed and the run went on" in w for w in result.warnings)
+
+
+def test_resolved_targets_follow_the_api_key_variables(monkeypatch):
+    """Targets are resolved once per workflow, yet a key set, changed or removed between runs
+    is seen by the next run (nothing is called: only the resolution is checked)."""
+    from agents_magic.engine._run import _targets
+    from agents_magic.errors import ProviderError
+
+    wf = am.load('schema_version: "1.0"\nflow: {name: k}\nstate:\n  fields:\n    a: {type: str}\n'
+                 'nodes:\n  - {id: n, prompt: "hi", outputs: [a]}\n'
+                 'edges:\n  - {from: START, to: n}\n  - {from: n, to: END}\n'
+                 'config:\n  llm: {provider: openai, model: gpt-4o-mini}\n')
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-first")
+    first = _targets(wf, {}, None)
+    assert first["n"].api_key == "sk-first"
+    assert _targets(wf, {}, None) is first  # resolved once while nothing changes
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-second")
+    assert _targets(wf, {}, None)["n"].api_key == "sk-second"
+    assert _targets(wf, {"model": "gpt-4o"}, None)["n"].model == "gpt-4o"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
+        _targets(wf, {}, None)

@@ -46,7 +46,7 @@ def _set_source(page: Any, index: int, source: str) -> None:
 
 
 def test_workflow_cells_are_highlighted_as_yaml(page: Any, jupyter_server: dict[str, str],
-                                                jupyter_root: Path) -> None:
+                                                jupyter_root: Path, artifacts: Path) -> None:
     name = f"highlight_{jupyter_server['app']}.ipynb"
     (jupyter_root / name).write_text(json.dumps({
         "nbformat": 4, "nbformat_minor": 5,
@@ -61,6 +61,7 @@ def test_workflow_cells_are_highlighted_as_yaml(page: Any, jupyter_server: dict[
         .map(c => c.dataset.language).join() === 'yaml,python'""", timeout=60_000)
     assert page.evaluate("() => jupyterapp.hasPlugin('agents-magic:workflow-yaml')")
 
+    page.screenshot(path=str(artifacts / f"workflow_yaml_{jupyter_server['app']}.png"))
     seen = page.evaluate(READ)
     theme, (workflow, python) = seen["theme"], seen["cells"]
     assert theme["key"] != theme["keyword"]

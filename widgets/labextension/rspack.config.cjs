@@ -1,0 +1,2 @@
+// Module ids from names, not hashes of absolute paths, so that a build is the same in any checkout.
+module.exports = { optimization: { moduleIds: 'named' } };

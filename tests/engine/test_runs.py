@@ -362,3 +362,19 @@ edges:
     assert [e.node_id for e in rec.of(ev.NodeFinished)] == ["b"]
     assert result.nodes["status"].tolist() == ["failed", "succeeded"]
     assert any("`a` failed and the run went on" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(("reply", "value"), [("42", 42), ('"7"', 7), ('{"n": 3}', 3)])
+def test_a_bare_value_fills_a_one_value_schema(fake_llm, reply, value):
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [n], output_schema: {type: int}}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: END}
+"""
+    fake_llm.configure(rules=[{"content": reply}])
+    result = am.run(flow(fake_llm, body))
+    assert result.status == "succeeded", result.error
+    assert result.outputs["n"] == value
+    assert len(fake_llm.requests()) == 1  # accepted as it came, without a repair request

@@ -201,6 +201,6 @@ def test_the_profile_of_a_resumed_run_starts_at_its_first_attempt(fake_llm, stor
 
     flush_sinks(kind="store")
     frame = am.profile(failed.run_id)
-    assert len(frame) == 4 and frame["start_ms"].min() == pytest.approx(0.0, abs=1.0)
+    assert frame["start_ms"].min() == pytest.approx(0.0, abs=1.0)
     assert (frame["start_ms"] >= 0).all()
     assert list(frame["node_id"])[0] == "outline"  # the first attempt's node comes first

@@ -353,7 +353,9 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
         run = _resolve_run(connection, run_id)
         rows = [dict(row._mapping) for row in connection.execute(
             sa.select(n).where(n.c.run_id == run.run_id).order_by(n.c.started_at, n.c.id))]
-    origin = float(run.started_at)
+    # a resumed run's record starts with its latest attempt: count from its earliest node
+    origin = min([float(run.started_at)] + [float(row["started_at"]) for row in rows
+                                            if row["started_at"] is not None])
     ends = [float(row["finished_at"] or row["started_at"] or origin) for row in rows]
     total = run.duration_ms
     wall = (max(ends) - origin) * 1000 if rows else 0.0

@@ -54,8 +54,7 @@ class Problem:
     snippet: str = ""
 
     def __str__(self) -> str:
-        where = f"line {self.line}:{self.column}" if self.line else "(no position)"
-        text = f"{where}: {self.message}"
+        text = f"line {self.line}:{self.column}: {self.message}" if self.line else self.message
         if self.path:
             text += f"  [{self.path}]"
         if self.snippet:

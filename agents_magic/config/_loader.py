@@ -4,6 +4,7 @@ ConfigError. A workflow's text is at most ``MAX_TEXT_CHARS`` characters of UTF-8
 
 from __future__ import annotations
 
+import difflib
 import os
 import types
 import typing
@@ -119,8 +120,10 @@ def _drop_unknown(value: Any, annotation: Any, path: tuple[Any, ...], smap: Sour
         allowed = [f.alias or name for name, f in model.model_fields.items()]
         for key in list(value):
             if isinstance(key, str) and key not in allowed and not _validate.did_you_mean(key, allowed):
+                hint = _llm_key_hint((*path, key))
                 notes.append(f"line {smap.where((*path, key), key=True)[0]}: `{format_path((*path, key))}` "
-                             "is not a field of the workflow dialect and is ignored")
+                             "is not a field of the workflow dialect and is ignored"
+                             + (f" ({hint})" if hint else ""))
                 del value[key]
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in list(children):
@@ -154,6 +157,16 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
             path.append(part.rstrip("_"))  # aliases: from_ → from, schema_ → schema
             data = data[path[-1]]
     return tuple(path)
+
+
+def _llm_key_hint(path: tuple[Any, ...]) -> str:
+    """For an LLM setting (or a near miss of one) written on a node itself: where it goes."""
+    if len(path) != 3 or path[0] != "nodes":
+        return ""
+    settings = _allowed_keys(("nodes", path[1], "llm"))
+    key = str(path[-1])
+    name = key if key in settings else next(iter(difflib.get_close_matches(key, settings, 1, 0.8)), "")
+    return f"`{name}` is an LLM setting: put it under the node's `llm:`" if name else ""
 
 
 def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
@@ -218,7 +231,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list
             key = path[-1]
             allowed = _allowed_keys(path[:-1])
             out.append(smap.problem(path, _MESSAGES["extra_forbidden"].format(key=key),
-                                    _validate.did_you_mean(key, allowed)
+                                    _llm_key_hint(path) or _validate.did_you_mean(key, allowed)
                                     or f"allowed here: {', '.join(allowed)}", key=True))
             continue
         if path in seen_paths:  # one report per place for union types

@@ -62,6 +62,10 @@ class OutputSpec:
             data = json.loads(raw)
         except ValueError as exc:
             raise OutputMismatch(f"reply is not valid JSON ({exc.msg} at char {exc.pos}): {text[:80]!r}") from None
+        if node.output_schema.type != "object" and not isinstance(data, dict):
+            # a bare value (`7`, `["a", "b"]`) is what models, and users' scripted replies, often
+            # give for a one-value schema instead of the `{"score": 7}` they were asked for
+            data = {node.outputs[0] if node.outputs else "value": data}
         if not isinstance(data, dict):
             raise OutputMismatch(f"reply is JSON but not an object: {text[:80]!r}")
         out: dict[str, Any] = {}

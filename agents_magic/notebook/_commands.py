@@ -240,17 +240,23 @@ def _chart(draw: Callable[[Any], Any], frame: pd.DataFrame, charts: bool) -> Any
 
 
 def run_history(settings: Settings, *, name: str | None = None, last: int | None = None,
-                status: str | None = None, everything: bool = False) -> pd.DataFrame | Note:
+                status: str | None = None, everything: bool = False,
+                show: Callable[[Any], None] | None = None) -> pd.DataFrame | Note:
     """``%workflow runs``: the recorded runs, newest first, in columns that fit a cell; this
-    session's runs unless a workflow is named or ``everything`` is asked for."""
+    session's runs unless a workflow is named or ``everything`` is asked for (an empty session
+    ``show``s where the earlier runs are)."""
     off = _store_off(settings)
     if off is not None:
         return off
     from .. import _reports
 
     process = None if everything or name else _reports.this_session()
-    return _reports.compact(_reports.runs(name=name, last=last, status=status, process=process,
-                                          url=settings.resolved_storage_url))
+    frame = _reports.compact(_reports.runs(name=name, last=last, status=status, process=process,
+                                           url=settings.resolved_storage_url))
+    if frame.empty and process is not None and show is not None:
+        show(Note("No runs in this session yet" + (f" with status `{status}`" if status else "")
+                  + "; `%workflow runs --all` lists every recorded run."))
+    return frame
 
 
 def costs(settings: Settings, by: str, since: str | None, show: Callable[[Any], None], *,
@@ -265,7 +271,9 @@ def costs(settings: Settings, by: str, since: str | None, show: Callable[[Any], 
     frame = _reports.cost_report(by=by, since=since, url=settings.resolved_storage_url,
                                  process=None if everything else _reports.this_session())
     if frame.empty:
-        show(Note("No LLM calls are recorded" + (f" since {since}" if since else "") + " yet."))
+        show(Note("No LLM calls are recorded" + (f" since {since}" if since else "")
+                  + (" yet." if everything else
+                     " in this session yet; `%workflow cost --all` covers every recorded run.")))
     else:
         show(_chart(_reports.cost_figure, frame, charts))
     return frame

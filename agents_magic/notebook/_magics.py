@@ -522,7 +522,7 @@ class AgentsMagic(Magics):
             return RunsBrowser(name=args.name, last=args.last or 200,
                                url=self.settings.resolved_storage_url)
         return _commands.run_history(self.settings, name=args.name, last=args.last,
-                                     status=args.status, everything=args.all)
+                                     status=args.status, everything=args.all, show=self._show)
 
     def _cmd_cost(self, words: list[str]) -> Any:
         from . import _commands

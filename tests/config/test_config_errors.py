@@ -280,3 +280,5 @@ def test_unreadable_path_is_a_config_error(tmp_path: Path):
     err = _errors(tmp_path / "missing.yaml")
     (problem,) = err.problems
     assert "cannot read" in problem.message and "missing.yaml" in problem.message
+    assert str(problem) == f"cannot read `{tmp_path / 'missing.yaml'}`: No such file or directory"
+    assert str(err).splitlines()[1].strip() == str(problem)  # no "(no position)" filler

@@ -249,3 +249,27 @@ def test_configurable_agents_code_nodes_load_and_run():
     result = am.run(workflow, {"values": [4, 5, 6]}, persist=False)
     assert result.ok, result.error
     assert (result.outputs["total"], result.outputs["report"]) == (15, "the total is 15")
+
+
+@pytest.mark.parametrize(("key", "setting"), [("model", "model"), ("modle", "model"),
+                                              ("temperature", "temperature"),
+                                              ("max_token", "max_tokens"), ("provider", "provider")])
+def test_an_llm_setting_on_the_node_itself_says_it_goes_under_llm(key, setting):
+    text = _inject((COMPAT / "every_key.yaml").read_text(), "nodes[0]", key)
+    where = f"`{setting}` is an LLM setting: put it under the node's `llm:`"
+    try:
+        workflow, _ = _load_quietly(text)
+    except ConfigError as caught:  # a near miss of a node field is an error...
+        (problem,) = [p for p in caught.problems if f"`{key}`" in p.message]
+        assert problem.hint == where
+    else:  # ...any other key is ignored with a warning
+        (note,) = [w for w in workflow.warnings if f".{key}`" in w]
+        assert note.endswith(f"is ignored ({where})")
+
+
+def test_a_typo_of_a_node_field_keeps_its_did_you_mean():
+    text = _inject((COMPAT / "every_key.yaml").read_text(), "nodes[0]", "outptus")
+    with pytest.raises(ConfigError) as caught:
+        am.load(text)
+    (problem,) = [p for p in caught.value.problems if "`outptus`" in p.message]
+    assert problem.hint == "did you mean `outputs`?"

@@ -384,3 +384,19 @@ def test_resolved_targets_follow_the_api_key_variables(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
         _targets(wf, {}, None)
+
+
+@pytest.mark.parametrize(("reply", "value"), [("42", 42), ('"7"', 7), ('{"n": 3}', 3)])
+def test_a_bare_value_fills_a_one_value_schema(fake_llm, reply, value):
+    body = """
+nodes:
+  - {id: a, prompt: "A {x}", outputs: [n], output_schema: {type: int}}
+edges:
+  - {from: START, to: a}
+  - {from: a, to: END}
+"""
+    fake_llm.configure(rules=[{"content": reply}])
+    result = am.run(flow(fake_llm, body))
+    assert result.status == "succeeded", result.error
+    assert result.outputs["n"] == value
+    assert len(fake_llm.requests()) == 1  # accepted as it came, without a repair request

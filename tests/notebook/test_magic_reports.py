@@ -323,3 +323,20 @@ def test_resume_the_last_failed_run_with_a_fixed_workflow(store_on, history):
     assert list(result.nodes["node_id"]).count("summarize") == 1
     again = store_on.run_cell("%workflow resume " + failed.run_id)
     assert "is `succeeded`: only a failed" in str(again.error_in_exec)
+
+
+def test_an_empty_session_says_where_the_earlier_runs_are(store_on, history, shown, monkeypatch):
+    from agents_magic import _reports
+
+    monkeypatch.setattr(_reports, "this_session", lambda: "a-fresh-kernel")
+    assert store_on.run_line_magic("workflow", "runs").empty
+    assert store_on.run_line_magic("workflow", "cost").empty
+    notes = [str(n) for n in shown]
+    assert notes == [
+        "No runs in this session yet; `%workflow runs --all` lists every recorded run.",
+        "No LLM calls are recorded in this session yet; `%workflow cost --all` covers every "
+        "recorded run."]
+    shown.clear()
+    assert len(store_on.run_line_magic("workflow", "runs --all")) == 3
+    assert store_on.run_line_magic("workflow", "runs --name nothing").empty
+    assert shown == []  # a filter that matches nothing needs no pointer to --all

@@ -190,3 +190,17 @@ def test_resuming_a_failed_map_reruns_only_the_failed_items(fake_llm, store_on):
         [(i, "succeeded") for i in range(6)] + [(1, "failed"), (4, "failed")])
     (run,) = rows(store_on, "SELECT status, cost_usd FROM runs")
     assert run["status"] == "succeeded" and run["cost_usd"] == pytest.approx(resumed.cost_usd)
+
+
+def test_the_profile_of_a_resumed_run_starts_at_its_first_attempt(fake_llm, store_on):
+    fake_llm.configure(rules=[{"match": "Draft", "status": 500, "times": 1}])
+    failed = am.run(am.load(FLOW.format(base=fake_llm.base_url)), {"topic": "owls"})
+    time.sleep(0.05)  # the second attempt starts visibly later than the first
+    assert am.resume(failed.run_id).status == "succeeded"
+    from agents_magic.sinks import flush_sinks
+
+    flush_sinks(kind="store")
+    frame = am.profile(failed.run_id)
+    assert frame["start_ms"].min() == pytest.approx(0.0, abs=1.0)
+    assert (frame["start_ms"] >= 0).all()
+    assert list(frame["node_id"])[0] == "outline"  # the first attempt's node comes first

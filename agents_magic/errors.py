@@ -116,7 +116,8 @@ class ProviderError(AgentsMagicError):
         self.attempts, self.kind = attempts, kind
         where = f"node `{node}`" if node else "LLM call"
         tried = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"{where} ({provider}/{model}) failed{tried}: {kind}: {cause}")
+        llm = "/".join(part for part in (provider, model) if part)
+        super().__init__(f"{where}{f' ({llm})' if llm else ''} failed{tried}: {kind}: {cause}")
 
 
 class NodeOutputError(ProviderError):

@@ -65,6 +65,13 @@ def test_demo_runs_offline():
     assert "summarize succeeded" in proc.stdout
 
 
+def test_an_unknown_provider_is_named_with_a_did_you_mean():
+    proc = cli("run", str(EXAMPLES / "chain.yaml"), "--provider", "anthropc", "--input", "topic=x")
+    assert proc.returncode == 1
+    assert "does not know the provider `anthropc`; did you mean `anthropic`?" in proc.stderr
+    assert "/)" not in proc.stderr  # no empty model in the message
+
+
 def test_a_mock_run_imports_neither_litellm_nor_pandas():
     code = ("import sys; from agents_magic import cli; cli.main(['demo']); "
             "print('heavy:', sorted(m for m in ('litellm', 'pandas') if m in sys.modules))")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from ..config._schema import LLMDefaults, LLMSettings
@@ -92,6 +93,10 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
                       responses=tuple(s.get("responses") or ()),
                       params=tuple((s.get("params") or {}).items()))
     if not model:
+        if provider not in (None, "openai", "ollama"):  # an unknown provider is the first problem
+            from .providers._litellm import check_provider
+
+            check_provider(SimpleNamespace(provider=str(provider), model=""), node_id)
         raise ProviderError(f"no model given for provider `{provider}`", node=node_id,
                             provider=str(provider), kind="config")
     api_base = s.get("api_base")

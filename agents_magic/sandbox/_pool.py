@@ -189,7 +189,8 @@ def run_code(code: str, inputs: Any = None, timeout_s: float | None = None,
         status = worker.kill()
         if status in (-signal.SIGPROF, -signal.SIGXCPU):
             raise SandboxTimeout(f"the code used more than its {lim.cpu_s:g} s of CPU time and "
-                                 "was stopped") from None
+                                 "was stopped (a CPU limit, apart from the wall-clock timeout: "
+                                 "raise it with `cpu` or a bigger `preset`)") from None
         if status == -signal.SIGXFSZ:
             raise KINDS["violation"]("writing files is not allowed in a code node") from None
         raise SandboxError(f"the sandbox worker stopped unexpectedly (exit status {status})") from None

@@ -407,17 +407,9 @@ class AgentsMagic(Magics):
         """
         if cell is None:
             return self._line(line)
-        args = _parse(self.workflow.parser, _split(line), escape="%%")
-        from ..display._live import placeholder
+        return self._cell(_parse(self.workflow.parser, _split(line), escape="%%"), cell)
 
-        # Shown at once: the first run in a kernel spends seconds importing the engine.
-        shown = placeholder(self._progress_mode(args.quiet) == "update")
-        try:
-            return self._cell(args, cell, shown)
-        finally:
-            shown.close()
-
-    def _cell(self, args: Any, cell: str, shown: Any) -> Any:
+    def _cell(self, args: Any, cell: str) -> Any:
         from . import _commands
 
         name = _identifier(args.name, "NAME") if args.name else None
@@ -438,7 +430,16 @@ class AgentsMagic(Magics):
             if not args.quiet:
                 self._show(_commands.defined_note(wf, name, missing, ran=not args.no_run))
             return None
-        return self._run(wf, inputs, args, out, shown)
+        from ..display._live import placeholder
+
+        wf.initial_state(inputs)  # bad or missing inputs are reported before anything is shown
+        # Shown once the cell is valid and will run: the first run in a kernel spends seconds
+        # importing the engine.
+        shown = placeholder(self._progress_mode(args.quiet) == "update", wf.name)
+        try:
+            return self._run(wf, inputs, args, out, shown)
+        finally:
+            shown.close()
 
     # -- line magic: subcommands -----------------------------------------------------------
     def _line(self, line: str) -> Any:

@@ -36,7 +36,7 @@ def infer_scope(scope: str | None, workflow: str | None, node: str | None) -> st
 def memory(scope: str | None = None, workflow: str | None = None, node: str | None = None, *,
            key: str | None = None, include_expired: bool = False,
            url: str | None = None) -> pd.DataFrame:
-    """Memory entries as a DataFrame, oldest first.
+    """Memory entries as a DataFrame, oldest first; times are UTC, to the second.
 
     Parameters
     ----------
@@ -67,7 +67,7 @@ def memory(scope: str | None = None, workflow: str | None = None, node: str | No
         rows.append({**names, **row})
     frame = pd.DataFrame(rows, columns=MEMORY_COLUMNS)
     for column in ("created_at", "updated_at", "expires_at"):
-        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True).dt.round("s")
     return frame
 
 

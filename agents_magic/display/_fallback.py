@@ -245,9 +245,11 @@ class TextProgress:
     def refresh(self, final: bool = False) -> None:
         """Redraw if something changed (at most every MIN_INTERVAL_S unless ``final``)."""
         if self.mode == "off" or self._status == "starting":
-            # Nothing ran (e.g. the LLM settings were rejected): nothing to show, no placeholder.
+            # Nothing ran (e.g. the LLM settings were rejected): the placeholder says so.
             if final and self.mode == "update" and self._handle is not None:
-                self._handle.update(_Text(""))
+                from ._live import NOT_RUN
+
+                self._handle.update(_Text(NOT_RUN.format(self.workflow)))
             return
         now = self._clock()
         with self._lock:

@@ -22,12 +22,16 @@ def progress(workflow: Any, mode: str = "update", shown: Placeholder | None = No
     return TextProgress(workflow.name, mode, handle=handle)
 
 
-class Placeholder:
-    """A one-line output shown at once, which the run's view then replaces (or, if nothing
-    runs, clears)."""
+NOT_RUN = "{} · not run"  # what a placeholder becomes when the run never started
 
-    def __init__(self, text: str | None) -> None:
+
+class Placeholder:
+    """A one-line output shown at once, which the run's view then replaces (or, if the run
+    never starts, a line saying so: an output cannot be removed, and an empty one lingers)."""
+
+    def __init__(self, text: str | None, workflow: str = "") -> None:
         self._handle: Any = None
+        self.workflow = workflow
         if text is not None:
             from IPython.display import display
 
@@ -39,13 +43,14 @@ class Placeholder:
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
+            self._handle.update({"text/plain": NOT_RUN.format(self.workflow)}, raw=True)
             self._handle = None
 
 
-def placeholder(show: bool, text: str = "⏳ preparing the run…") -> Placeholder:
-    """A :class:`Placeholder`, shown when ``show`` and in a kernel (empty otherwise)."""
-    return Placeholder(text if show and in_kernel() else None)
+def placeholder(show: bool, workflow: str, text: str = "⏳ preparing the run…") -> Placeholder:
+    """A :class:`Placeholder` for a run of ``workflow``, shown when ``show`` and in a kernel
+    (nothing otherwise)."""
+    return Placeholder(text if show and in_kernel() else None, workflow)
 
 
 def in_kernel() -> bool:

@@ -148,10 +148,12 @@ class LiveView:
 
     def refresh(self, final: bool = False) -> None:
         """Push what changed (main thread); raise KeyboardInterrupt once after Stop."""
-        if final and self.state.status == "starting":  # nothing ran: no view, no placeholder
+        if final and self.state.status == "starting":  # nothing ran: no view, a line saying so
             handle = self._handle or self._placeholder
             if handle is not None:
-                handle.update({"text/plain": ""}, raw=True)
+                from ._live import NOT_RUN
+
+                handle.update({"text/plain": NOT_RUN.format(self.view.workflow)}, raw=True)
             return
         self.show()
         if self._stop == "requested" and not final:

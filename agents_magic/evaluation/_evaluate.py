@@ -113,7 +113,8 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
         _loop.wait(_run(plan, wf, cache, persist, settings, rows_in_flight, executor, done),
                    view.refresh if view.mode != "off" else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        status = "cancelled"
+        # An interrupt that lands after the last row finished leaves nothing undone.
+        status = "cancelled" if len(collected) < total else "succeeded"
     result.rows = sorted(collected, key=lambda r: (list(plan["variants"]).index(r["variant"]),
                                                    r["row"], r["repeat"]))
     result.finished_at = _now()

@@ -1,6 +1,6 @@
 """Live progress of an evaluation in the cell: rows done/failed/total, cost so far, ETA, calls
 in flight against the limiter's current limit, rate-limit waits, and (with widgets) the latency
-percentile curves filling in and a Stop button. Text otherwise.
+percentile curves filling in (an inline SVG) and a Stop button. Text otherwise.
 
 Rows arrive on the engine's thread (:meth:`EvalProgress.row`); the cell's thread redraws
 (:meth:`EvalProgress.refresh`, a few times a second at most). Only counters and one latency per
@@ -120,57 +120,57 @@ class EvalProgress:
 
     def _draw_widget(self, text: str, plot: bool, final: bool = False) -> None:
         if self._widget is None:
-            self._widget = _ProgressWidget(self, list(self.latencies))
-            self._show(self._widget.box)
+            self._widget = _ProgressWidget(self)
+            self._handle = self._show(self._widget, display_id=True)
         self._widget.status.value = text
-        if final:
-            self._widget.stop.disabled = True  # nothing left to stop
         if plot:
             from ._plots import percentile_curve
 
             with self._lock:
                 curves = {v: percentile_curve(values) for v, values in self.latencies.items()}
             self._widget.plot(curves)
+        if final:
+            self._widget.stop.disabled = True  # nothing left to stop
+            if self._handle is not None:  # the saved output keeps the final static picture
+                self._handle.update(self._widget)
 
     def stop(self) -> None:
         self.stopped = True
 
 
 class _ProgressWidget:
-    """A status line, a Stop button and the latency percentile curves (a plotly FigureWidget).
+    """A status line, a Stop button and the latency percentile curves (an inline SVG).
 
-    The curves join the box with the first rows done: the status line shows at once, without
-    waiting for plotly to load in the kernel and in the browser."""
+    The curves are plain SVG in an HTML widget: nothing heavy is imported while rows run, so the
+    first evaluation of a kernel is as quick and as interruptible as the next. Its output bundle
+    also holds the current state as text and as static HTML, for nbconvert, GitHub and nbviewer."""
 
-    def __init__(self, progress: EvalProgress, variants: list[str]) -> None:
+    def __init__(self, progress: EvalProgress) -> None:
         import ipywidgets
 
-        self.variants = variants
         self.status = ipywidgets.Label()
         self.stop = button = ipywidgets.Button(description="Stop", button_style="danger", icon="stop",
                                                tooltip="Stop the evaluation (like interrupting the kernel)")
         button.on_click(lambda _b: progress.stop())
-        self.figure: Any = None
-        self.box = ipywidgets.VBox([ipywidgets.HBox([self.status, button])])
+        self.curve = ipywidgets.HTML()
+        self.box = ipywidgets.VBox([ipywidgets.HBox([self.status, button]), self.curve])
 
     def plot(self, curves: dict[str, list[float]]) -> None:
-        if not any(curves.values()):
-            return
-        if self.figure is None:
-            import plotly.graph_objects as go
+        from ..display._html import no_math
+        from ._curve_svg import curve_svg
 
-            from ._plots import CURVE_POINTS
+        svg = curve_svg(curves)
+        if svg:
+            self.curve.value = no_math(svg, "am-eval-curve")
 
-            self.figure = go.FigureWidget(
-                data=[go.Scatter(x=list(CURVE_POINTS), y=[], mode="lines", name=v) for v in self.variants],
-                layout={"height": 280, "margin": {"t": 30, "b": 45, "l": 60, "r": 10},
-                        "title": "latency per run (ms) by percentile",
-                        "xaxis": {"title": {"text": "percentile"}, "ticksuffix": "%"},
-                        "yaxis": {"title": {"text": "ms"}}})
-            self.box.children = (*self.box.children, self.figure)
-        with self.figure.batch_update():
-            for trace in self.figure.data:
-                trace.y = curves.get(trace.name, [])
+    def static_html(self) -> str:
+        from ..display._html import esc, no_math
+
+        return no_math(f"<div>{esc(self.status.value)}</div>{self.curve.value}", "am-eval-static")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        return {**bundle, "text/plain": self.status.value, "text/html": self.static_html()}
 
 
 def mode_for(live: bool, quiet: bool = False) -> str:
@@ -183,8 +183,7 @@ def mode_for(live: bool, quiet: bool = False) -> str:
     if quiet or not live:
         return "off"
     if in_kernel():
-        ok = all(importlib.util.find_spec(m) is not None for m in ("ipywidgets", "plotly", "anywidget"))
-        return "widget" if ok else "update"
+        return "widget" if importlib.util.find_spec("ipywidgets") is not None else "update"
     try:
         from IPython import get_ipython
     except ImportError:

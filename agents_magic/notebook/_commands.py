@@ -317,6 +317,13 @@ def mlflow_note(settings: Settings) -> Note:
                 f"`{mlflow_ui_command(settings)}`", kind="ok" if settings.mlflow else "info")
 
 
+def _memory_scope(args: Any) -> str:
+    """The entries ``%workflow memory list`` asked for, in words: ``scope workflow `chat```."""
+    scope = f"scope {args.scope}" if args.scope else "any scope"
+    names = [f"workflow `{args.workflow}`" if args.workflow else "", f"node `{args.node}`" if args.node else ""]
+    return ", ".join([scope, *(n for n in names if n)])
+
+
 def memory_command(args: Any, settings: Settings, namespace: Mapping[str, Any]) -> Any:
     """``%workflow memory ACTION``: entries as a DataFrame, one value, or a note of the change."""
     from .. import _memory_api as mem
@@ -325,7 +332,10 @@ def memory_command(args: Any, settings: Settings, namespace: Mapping[str, Any]) 
     action, key = args.action, args.key
     where = {"scope": args.scope, "workflow": args.workflow, "node": args.node}
     if action == "list":
-        return mem.memory(**where, url=url)
+        frame = mem.memory(**where, url=url)
+        if frame.empty:
+            return Note(f"no memory entries ({_memory_scope(args)})")
+        return frame
     if action == "reads":
         return mem.reads(key, url=url)
     if action == "clear":

@@ -219,7 +219,8 @@ _INPUTS = [(("inputs",), {"nargs": "*", "metavar": "K=V", "help": "inputs"}),
            (("-i", "--input"), {"dest": "more_inputs", "action": "append", "default": [],
                                 "metavar": "K=V", "help": "an input (repeatable)"})]
 _RUN_ID = (("run_id",), {"nargs": "?", "metavar": "RUN_ID",
-                         "help": "a run id or its first characters (default: the last run)"})
+                         "help": "a run id or its first characters, or {result.run_id} / $var "
+                                 "(default: the last run)"})
 _RUN_OUTPUT = [(("--no-cache",), {"action": "store_true", "help": "call the LLMs even if cached"}),
                (("--out",), {"metavar": "VAR", "help": "store the RunResult in VAR"}),
                (("--quiet",), {"action": "store_true", "help": "no progress lines or notes"})]
@@ -407,17 +408,9 @@ class AgentsMagic(Magics):
         """
         if cell is None:
             return self._line(line)
-        args = _parse(self.workflow.parser, _split(line), escape="%%")
-        from ..display._live import placeholder
+        return self._cell(_parse(self.workflow.parser, _split(line), escape="%%"), cell)
 
-        # Shown at once: the first run in a kernel spends seconds importing the engine.
-        shown = placeholder(self._progress_mode(args.quiet) == "update")
-        try:
-            return self._cell(args, cell, shown)
-        finally:
-            shown.close()
-
-    def _cell(self, args: Any, cell: str, shown: Any) -> Any:
+    def _cell(self, args: Any, cell: str) -> Any:
         from . import _commands
 
         name = _identifier(args.name, "NAME") if args.name else None
@@ -438,7 +431,16 @@ class AgentsMagic(Magics):
             if not args.quiet:
                 self._show(_commands.defined_note(wf, name, missing, ran=not args.no_run))
             return None
-        return self._run(wf, inputs, args, out, shown)
+        from ..display._live import placeholder
+
+        wf.initial_state(inputs)  # bad or missing inputs are reported before anything is shown
+        # Shown once the cell is valid and will run: the first run in a kernel spends seconds
+        # importing the engine.
+        shown = placeholder(self._progress_mode(args.quiet) == "update", wf.name)
+        try:
+            return self._run(wf, inputs, args, out, shown)
+        finally:
+            shown.close()
 
     # -- line magic: subcommands -----------------------------------------------------------
     def _line(self, line: str) -> Any:
@@ -535,13 +537,14 @@ class AgentsMagic(Magics):
         from . import _commands
 
         args = _parse(PARSERS["profile"], words)
-        return _commands.run_profile(self.settings, args.run_id, args.threshold, show=self._show,
-                                     charts=self._charts())
+        return _commands.run_profile(self.settings, self._run_id(args.run_id), args.threshold,
+                                     show=self._show, charts=self._charts())
 
     def _cmd_show_run(self, words: list[str]) -> Any:
         from . import _commands
 
-        return _commands.run_detail(self.settings, _parse(PARSERS["show-run"], words).run_id)
+        run_id = _parse(PARSERS["show-run"], words).run_id
+        return _commands.run_detail(self.settings, self._run_id(run_id))
 
     def _cmd_resume(self, words: list[str]) -> Any:
         from . import _commands
@@ -549,7 +552,7 @@ class AgentsMagic(Magics):
         args = _parse(PARSERS["resume"], words)
         out = _identifier(args.out, "--out VAR") if args.out else None
         fixed = self._target(args) if args.name else None
-        result = _commands.resume(args.run_id, fixed, model=args.model, provider=args.provider,
+        result = _commands.resume(self._run_id(args.run_id), fixed, model=args.model, provider=args.provider,
                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
                                   settings=self.settings, tools=self.shell.user_ns)
         if out is not None:
@@ -645,6 +648,11 @@ class AgentsMagic(Magics):
         if value is _MISSING:
             raise UsageError(f"`{text}` is not defined in the notebook")
         return str(value)
+
+    def _run_id(self, text: str | None) -> str | None:
+        """A RUN_ID argument; ``{result.run_id}``/``$rid`` name a notebook value holding it
+        (the magic is ``no_var_expand``: its cells hold YAML braces)."""
+        return None if text is None else self._path(text)
 
     def _target(self, args: Any) -> Workflow:
         if getattr(args, "file", None):

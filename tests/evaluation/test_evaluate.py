@@ -163,3 +163,22 @@ def test_interrupt_returns_the_partial_result(fake_llm):
     assert result.summary.loc["baseline", "rows"] == len(result.rows)
     text = repr(result)
     assert f"cancelled, {len(result.rows)} of 40 rows" in text and "interrupted" in text
+
+
+def test_an_interrupt_after_the_last_row_leaves_the_evaluation_succeeded():
+    import asyncio
+
+    from agents_magic.evaluation._executor import LocalExecutor
+
+    class InterruptedAtTheEnd:
+        """Every row runs; then an interrupt arrives before the evaluation returns."""
+
+        async def map(self, tasks, work, done):
+            await LocalExecutor(2).map(tasks, work, done)
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(30)  # cancelled by the interrupt
+
+    wf = qa_yaml('{provider: mock, responses: ["Paris"]}')
+    result = am.evaluate(wf, questions(4), executor=InterruptedAtTheEnd(), progress=False)
+    assert len(result.rows) == 4 and result.status == "succeeded"
+    assert "cancelled" not in repr(result)

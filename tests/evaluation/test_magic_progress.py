@@ -130,18 +130,47 @@ def test_eval_tab_completion_offers_datasets_variants_and_metrics(ip):
 
 def test_the_widget_shows_its_status_at_once_and_the_curves_with_the_first_rows() -> None:
     shown: list[Any] = []
-    view = EvalProgress("qa-eval", 3, ["A"], set(), "widget",
-                        display=lambda obj, **_: shown.append(obj))
+    updates: list[dict[str, Any]] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            updates.append(obj._repr_mimebundle_())
+
+    def display(obj: Any, **options: Any) -> Handle:
+        assert options == {"display_id": True}
+        shown.append(obj)
+        return Handle()
+
+    view = EvalProgress("qa-eval", 3, ["A", "B"], set(), "widget", display=display)
     view.refresh()
-    (box,) = shown
-    assert len(box.children) == 1  # the status line and Stop, before plotly is loaded
-    status, stop = box.children[0].children
+    (shown_widget,) = shown
+    box = shown_widget.box
+    (status, stop), curve = box.children[0].children, box.children[1]
     assert status.value.startswith("eval qa-eval · running · 0/3 rows") and not stop.disabled
+    assert curve.value == ""  # no row done, no curve yet
     for ms in (100.0, 300.0):
         view.row({"status": "succeeded", "cost_usd": 0.0, "judge_cost_usd": 0.0, "variant": "A",
                   "latency_ms": ms})
     view.refresh(final=True, status="succeeded")
-    figure = box.children[1]
-    (trace,) = figure.data
-    assert trace.name == "A" and min(trace.y) == 100.0 and max(trace.y) == 300.0
     assert status.value.startswith("eval qa-eval · succeeded · 2/3 rows") and stop.disabled
+    assert curve.value.count("<polyline") == 1 and ">A</title>" in curve.value
+    assert ">300</text>" in curve.value  # the y axis reaches the slowest row
+    # The final state is pushed into the output, so a saved notebook shows it without widgets.
+    (bundle,) = updates
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("eval qa-eval · succeeded · 2/3 rows · 0 failed · $0.000000")
+    assert "VBox" not in bundle["text/plain"]
+    html = bundle["text/html"]
+    assert "eval qa-eval · succeeded · 2/3 rows" in html and "&#36;0.000000" in html
+    assert "<svg" in html and "<polyline" in html and "mathjax_ignore" in html
+
+
+def test_curve_svg_draws_one_line_per_variant_with_rows() -> None:
+    from agents_magic.evaluation._curve_svg import curve_svg
+    from agents_magic.evaluation._plots import percentile_curve
+
+    assert curve_svg({"A": [], "B": []}) == ""
+    svg = curve_svg({"A": percentile_curve([10.0, 20.0]), "B <x>": percentile_curve([5.0]), "C": []})
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2
+    assert "B &lt;x&gt;" in svg and "<x>" not in svg  # names are escaped
+    assert ">C</text>" in svg  # a variant without rows yet is still in the legend

@@ -220,6 +220,10 @@ def test_the_magic_in_a_real_shell(sqlite_url, monkeypatch, capsys):
         assert ip.run_line_magic("workflow", "memory get greeting") == "hello there"
         frame = ip.run_line_magic("workflow", "memory list")
         assert sorted(frame["key"]) == ["greeting", "style"]
+        for column in ("created_at", "updated_at", "expires_at"):  # shown to the second
+            stamps = frame[column].dropna()
+            assert len(stamps) and (stamps == stamps.dt.floor("s")).all(), stamps
+        assert "." not in frame.loc[frame["key"] == "greeting", "expires_at"].astype(str).item()
         assert ip.run_line_magic("workflow", "memory list --scope global")["key"].tolist() == [
             "greeting"]
         ip.run_cell_magic("workflow", "chat -i message=hello --quiet", CHAT)
@@ -232,6 +236,13 @@ def test_the_magic_in_a_real_shell(sqlite_url, monkeypatch, capsys):
         assert str(ip.run_line_magic("workflow", "memory clear --scope workflow -w chat")) == (
             "removed 2 memory entries")
         assert am.memory(url=sqlite_url).empty
+        capsys.readouterr()
+        ip.run_cell("%workflow memory list --scope workflow -w chat")
+        shown = capsys.readouterr().out
+        assert "no memory entries (scope workflow, workflow `chat`)" in shown
+        assert "Empty DataFrame" not in shown
+        ip.run_line_magic("workflow", "memory clear --all")
+        assert str(ip.run_line_magic("workflow", "memory list")) == "no memory entries (any scope)"
     finally:
         ip.extension_manager.unload_extension("agents_magic")
         from agents_magic.notebook import _magics

@@ -340,3 +340,21 @@ def test_an_empty_session_says_where_the_earlier_runs_are(store_on, history, sho
     assert len(store_on.run_line_magic("workflow", "runs --all")) == 3
     assert store_on.run_line_magic("workflow", "runs --name nothing").empty
     assert shown == []  # a filter that matches nothing needs no pointer to --all
+
+
+def test_a_run_id_can_come_from_the_notebook_as_other_arguments_do(store_on):
+    failed = store_on.run_cell_magic("workflow", "broken -i text=x --quiet --out failed", BROKEN)
+    assert failed.status == "failed" and store_on.user_ns["failed"] is failed
+    run(store_on, cell("fixed --no-run --quiet",
+                       BROKEN.replace('responses: ["not json"]', "responses: ['{\"score\": 8}']")))
+    # As typed in a cell: `{expr}` and `$var` stand for the value (the magic expands them itself).
+    shown = store_on.run_cell("%workflow show-run {failed.run_id}")
+    assert shown.error_in_exec is None and failed.run_id in repr(shown.result)
+    resumed = store_on.run_cell("%workflow resume {failed.run_id} --with fixed --quiet")
+    assert resumed.error_in_exec is None, resumed.error_in_exec
+    assert resumed.result.status == "succeeded" and resumed.result.run_id == failed.run_id
+    store_on.user_ns["rid"] = failed.run_id
+    again = store_on.run_cell("%workflow resume $rid")
+    assert "is `succeeded`: only a failed" in str(again.error_in_exec)
+    missing = store_on.run_cell("%workflow resume {nothing.run_id}")
+    assert "`{nothing.run_id}` is not defined in the notebook" in str(missing.error_in_exec)

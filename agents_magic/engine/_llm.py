@@ -122,8 +122,13 @@ async def complete(
     if target.route == "mock":
         from .providers import _mock
 
-        reply = await _mock.complete(target, messages, response_format, call_index, on_token)
-        return Completion(reply.text, reply.prompt_tokens, reply.completion_tokens, 0.0,
+        attempts = iter(range(1, target.max_retries + 2))
+        reply, tries = await with_retries(
+            target, lambda: _mock.complete(target, messages, response_format, call_index, on_token,
+                                           attempt=next(attempts)),
+            _mock.Unlimited(), tokens=0, ceiling=None, backoff_s=backoff_s, on_retry=on_retry,
+            node_id=node_id)
+        return Completion(reply.text, reply.prompt_tokens, reply.completion_tokens, 0.0, tries,
                           tool_calls=reply.tool_calls, finish_reason=reply.finish_reason,
                           cache_key=key)
     if target.route == "http":

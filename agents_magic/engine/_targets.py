@@ -88,9 +88,17 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
                             "(or provider: mock to run offline)", node=node_id, kind="config")
     if provider and model.startswith(f"{provider}/"):
         model = model.split("/", 1)[1]
+    retries = int(s["max_retries"] if s.get("max_retries") is not None else max_retries)
     if provider == "mock":
-        return Target("mock", model or "mock", "mock", timeout=timeout, max_retries=0,
-                      responses=tuple(s.get("responses") or ()),
+        from .providers._mock import check_responses
+
+        responses = tuple(s.get("responses") or ())
+        problem = check_responses(responses)
+        if problem:
+            raise ProviderError(problem, node=node_id, provider="mock", model=model or "mock",
+                                kind="config")
+        return Target("mock", model or "mock", "mock", timeout=timeout, max_retries=retries,
+                      responses=responses,
                       params=tuple((s.get("params") or {}).items()))
     if not model:
         if provider not in (None, "openai", "ollama"):  # an unknown provider is the first problem
@@ -125,8 +133,7 @@ def resolve(node_llm: LLMSettings | None, defaults: LLMDefaults | None, override
         provider=str(provider or "openai"), model=model, route=route, api_base=api_base,
         api_key=api_key, temperature=s.get("temperature"), max_tokens=s.get("max_tokens"),
         timeout=float(s.get("timeout") or timeout),
-        max_retries=int(s["max_retries"] if s.get("max_retries") is not None else max_retries),
-        params=tuple((s.get("params") or {}).items()), rpm=s.get("rpm"), tpm=s.get("tpm"),
+        max_retries=retries, params=tuple((s.get("params") or {}).items()), rpm=s.get("rpm"), tpm=s.get("tpm"),
     )
 
 

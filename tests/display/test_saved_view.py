@@ -21,7 +21,7 @@ def test_a_saved_notebook_keeps_the_final_view(tmp_path: Path) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(REPO / "notebooks" / "02_live_view.ipynb", as_version=4)
-    km = kernel_manager(write_kernelspec(tmp_path, tmp_path / "data"))
+    km = kernel_manager(write_kernelspec(tmp_path, tmp_path / "data", {"AGENTS_MAGIC_STORE": "1"}))
     NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     run_cell = next(c for c in nb.cells if c.source.startswith("%%workflow launch"))
     views = [o for o in run_cell.outputs if WIDGET in o.get("data", {})]
@@ -43,4 +43,5 @@ def test_a_saved_notebook_keeps_the_final_view(tmp_path: Path) -> None:
 
     del nb.metadata["widgets"]
     page, _ = HTMLExporter().from_notebook_node(nb)
-    assert page.count("am-run-static") == 2 and "#dafbe1" in page  # the cell magic and Workflow.run
+    # one per run: the fan-out cell, Workflow.run, the retries cell and the failed run
+    assert page.count("am-run-static") == 4 and "#dafbe1" in page

@@ -1,10 +1,15 @@
-"""The mock provider's structured completions: scripted text, JSON values and tool calls."""
+"""The mock provider's structured completions: scripted text, JSON values, tool calls and errors."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+import agents_magic as am
 from agents_magic.engine import _llm
+from agents_magic.engine.events import NodeFailed, NodeRetrying
+from agents_magic.errors import ProviderError
 
 
 def call(t: _llm.Target, index: int = 0, **kw) -> _llm.Completion:
@@ -59,3 +64,78 @@ config: {llm: {provider: mock, params: {latency_ms: 400}}}
     assert result.ok and len(arrivals) > 2
     # The first word comes after about half the latency; the words are spread over the rest.
     assert arrivals[0] - started >= 0.15 and arrivals[-1] - arrivals[0] >= 0.1
+
+
+def test_a_scripted_error_fails_one_attempt_and_the_retry_takes_the_next_entry() -> None:
+    t = _llm.Target("mock", "mock", "mock", max_retries=3, responses=(
+        {"error": "rate_limit", "retry_after": 0.05}, "first", "second"))
+    retries: list[tuple[int, float, str, str]] = []
+
+    def on_retry(attempt: int, delay: float, error: _llm.CallError) -> None:
+        retries.append((attempt, delay, error.kind, str(error)))
+
+    first = call(t, 0, on_retry=on_retry, backoff_s=0.01)
+    assert (first.text, first.attempts) == ("first", 2)
+    assert len(retries) == 1
+    attempt, delay, kind, message = retries[0]
+    assert (attempt, kind) == (1, "rate_limit") and "429" in message
+    assert delay >= 0.05  # the scripted Retry-After is honoured
+    # The errors belong to the reply after them: the next call is the next reply, at once ...
+    second = call(t, 1, on_retry=on_retry, backoff_s=0.01)
+    assert (second.text, second.attempts) == ("second", 1) and len(retries) == 1
+    # ... and the script cycles, failure included.
+    third = call(t, 2, on_retry=on_retry, backoff_s=0.01)
+    assert (third.text, third.attempts) == ("first", 2) and len(retries) == 2
+
+
+def test_errors_with_no_reply_after_them_fail_every_attempt() -> None:
+    t = _llm.Target("mock", "mock", "mock", max_retries=2, responses=(
+        "fine", {"error": "server_error", "message": "HTTP 502: bad gateway"}))
+    assert call(t, 0).text == "fine"
+    with pytest.raises(ProviderError) as failed:
+        call(t, 1, backoff_s=0.01)
+    assert (failed.value.kind, failed.value.attempts) == ("server_error", 3)
+    assert "HTTP 502: bad gateway" in str(failed.value) and "after 3 attempts" in str(failed.value)
+    # What a real provider would not retry fails at the first attempt.
+    refused = _llm.Target("mock", "mock", "mock", max_retries=2, responses=({"error": "auth"},))
+    with pytest.raises(ProviderError) as failed:
+        call(refused, 0, backoff_s=0.01)
+    assert (failed.value.kind, failed.value.attempts) == ("auth", 1)
+
+
+def test_a_node_retried_after_a_scripted_failure_shows_it_in_events_and_rows() -> None:
+    wf = am.load("""
+schema_version: "1.0"
+flow: {name: flaky}
+state: {fields: {q: {type: str, required: true}, a: {type: str}, b: {type: str}}}
+nodes:
+  - {id: ask, prompt: "Answer {q}", outputs: [a], llm: {responses: [{error: timeout}, "fine"]}}
+  - {id: down, prompt: "Again {q}", outputs: [b], llm: {responses: [{error: server_error}], max_retries: 1}}
+edges: [{from: START, to: ask}, {from: ask, to: down}, {from: down, to: END}]
+config: {llm: {provider: mock}, execution: {retry_backoff: 0.01}}
+""")
+    seen: list[object] = []
+    result = am.run(wf, {"q": "x"}, sinks=[seen.append], persist=False)
+    assert result.status == "failed" and result.outputs["a"] == "fine"
+    assert [(e.node_id, e.attempt, e.kind) for e in seen if isinstance(e, NodeRetrying)] == [
+        ("ask", 1, "timeout"), ("down", 1, "server_error")]
+    failed = [e for e in seen if isinstance(e, NodeFailed)]
+    assert [(e.node_id, e.attempts, e.kind) for e in failed] == [("down", 2, "server_error")]
+    rows = result.nodes.set_index("node_id")
+    assert rows.loc["ask", "status"] == "succeeded" and rows.loc["ask", "attempts"] == 2
+
+
+def test_an_unknown_scripted_error_is_reported_before_any_call() -> None:
+    wf = am.load("""
+schema_version: "1.0"
+flow: {name: typo}
+state: {fields: {q: {type: str, required: true}, a: {type: str}}}
+nodes: [{id: ask, prompt: "Answer {q}", outputs: [a], llm: {responses: ["ok", {error: rate_limits}]}}]
+edges: [{from: START, to: ask}, {from: ask, to: END}]
+config: {llm: {provider: mock}}
+""")
+    seen: list[object] = []
+    with pytest.raises(ProviderError, match=r"responses\[1\]: unknown scripted error `rate_limits`; "
+                                            r"did you mean `rate_limit`\?"):
+        am.run(wf, {"q": "x"}, sinks=[seen.append], persist=False)
+    assert seen == []

@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from am_nb_helpers import REPO, kernel_manager, two_step
+from am_nb_helpers import REPO, kernel_manager, two_step, write_kernelspec
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_top_to_bottom(path: Path, kernel_dirs: list[str], tmp_path: Path) -> None:
+def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    # As a user runs them: with the run store on (in this test's data dir), for the runs browser.
+    kernel_dirs = write_kernelspec(tmp_path, tmp_path / "kernel-data", {"AGENTS_MAGIC_STORE": "1"})
     client = NotebookClient(nb, km=kernel_manager(kernel_dirs), timeout=120,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on an error in a cell not tagged raises-exception

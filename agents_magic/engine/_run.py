@@ -23,7 +23,7 @@ from langgraph.errors import GraphBubbleUp
 
 from .._result import RunResult
 from ..config._schema import LOOP_PREFIX, Edge, Node
-from ..errors import AgentsMagicError, BudgetExceeded
+from ..errors import AgentsMagicError, BudgetExceeded, ProviderError
 from . import _llm, _memory
 from ._compile import (CALLS, INTERNAL, LOOP_PASSES, MAP_ITEM, MAP_RESULTS, RoutingError, build,
                        compile_conditions, cyclic_nodes, gather_name)
@@ -151,6 +151,15 @@ class RunContext:
                              prompt=step.prompt, response=step.response))
 
 
+def _went_on(node_id: str, exc: Exception) -> str:
+    """The warning of a node that failed under ``on_error: continue``, naming it once."""
+    if isinstance(exc, ProviderError):
+        tried = f" after {exc.attempts} attempts" if exc.attempts > 1 else ""
+        return (f"node `{node_id}` failed{tried} and the run went on (on_error: continue): "
+                f"{exc.kind}: {exc.cause}")
+    return f"node `{node_id}` failed and the run went on (on_error: continue): {exc}"
+
+
 def _memory_reads(step: Step) -> tuple[dict[str, Any], ...]:
     return tuple(step.memory.reads) if step.memory is not None else ()
 
@@ -261,8 +270,7 @@ class _NodeFunction:
             if node.on_error != "continue":
                 raise
             # Recorded as failed; the run goes on with the node's outputs as they were.
-            run.warnings.append(f"node `{node.id}` failed and the run went on "
-                                f"(on_error: continue): {exc}")
+            run.warnings.append(_went_on(node.id, exc))
             outcome = NodeOutcome({})
         updates = dict(outcome.updates)
         if self.cyclic:

@@ -7,17 +7,19 @@ sending the head when a slot is free *and* its send time has come:
   asked. A new endpoint starts at :data:`INITIAL_WINDOW` and, until its first 429, grows by one
   per success while every slot is busy (slow start: the window doubles per round trip), so a
   server without limits reaches the ceiling within a few round trips and a limited one is
-  overshot by at most one window. A 429 cuts the limit to 80 % (floor 1, once per cool-down);
-  after the cool-down it grows by one per ``limit`` successes while every slot is busy.
+  overshot by at most one window. Later the limit grows by one per ``limit`` successes while
+  every slot is busy.
 - **Send times.** ``Retry-After`` pauses the endpoint. ``rpm``/``tpm`` space requests at
-  :data:`RATE_SHARE` of them. Without them, a 429 teaches a rate: when the pause ends, the
-  successes of the second before the 429 and of the requests then on the wire, which is what the
-  endpoint admits per second; requests are then spaced at :data:`RATE_SHARE` of it, climbing
+  :data:`RATE_SHARE` of them. A 429 teaches a rate, since a provider's limit is a rate: when
+  its pause ends, the requests sent in the second before it that were not refused are what the
+  endpoint admits per second. Requests are then spaced at :data:`RATE_SHARE` of that, climbing
   back to it over :data:`PROBE_AFTER_S` and faster and faster beyond (cubic in the time since
-  the 429, as TCP CUBIC grows its window), so a fixed limit is probed rarely and a lifted one
-  is found within half a minute. The next 429 learns again; a minute without one forgets it.
-- Requests backing off (``release`` then a sleep) hold no slot; other failures never shrink
-  anything.
+  the lesson, as TCP CUBIC grows its window), so a fixed limit is probed about once per
+  :data:`PROBE_AFTER_S` and a lifted one is found within half a minute. Each 429 teaches again;
+  a minute without one forgets the rate.
+- A 429 too early to learn from (fewer than :data:`MIN_SAMPLE` admitted) cuts the learned rate
+  and the limit to 80 % instead (the limit once per cool-down, floor 1). Requests backing off
+  (``release`` then a sleep) hold no slot; other failures never shrink anything.
 
 State sits behind a thread lock. Each waiter is a future of its own loop, granted thread-safely,
 and the timer that wakes the queue when a send time comes runs on the head waiter's loop, so one
@@ -41,7 +43,7 @@ COOL_DOWN_S = 5.0
 PAUSE_CAP_S = 30.0
 RATE_SHARE = 0.95
 WINDOW_S = 1.0
-MIN_SAMPLE = 5  # successes in a window below which no rate is inferred
+MIN_SAMPLE = 5  # requests admitted in a window below which no rate is inferred
 PROBE_AFTER_S = 5.0  # a learned rate climbs back to what drew the 429 in this long
 RATE_MEMORY_S = 60.0  # a learned rate is forgotten this long after the last 429
 TIMER_SLACK_S = 0.005
@@ -74,6 +76,7 @@ class Limiter:
         self._waiters: deque[_Waiter] = deque()
         self._paused_until = self._cool_until = self._last_429 = 0.0
         self._episode: float | None = None  # when the 429 that the next lesson is about came
+        self._unsettled = 0  # requests on the wire at that 429 and not back yet
         self._next_request = self._next_tokens = 0.0
         self._timer_at = math.inf  # when the armed timer fires (inf: none armed)
         self._successes = 0
@@ -108,7 +111,7 @@ class Limiter:
                     self._sent.append(now)
                     return
                 # A 429 came between the grant and now: wait out its pause at the head.
-                self.in_flight -= 1
+                self._vacate()
                 waiter = _Waiter(loop, tokens)
                 self._waiters.appendleft(waiter)
                 self._wake(now)
@@ -116,7 +119,7 @@ class Limiter:
     def release(self) -> None:
         """Give the slot back (to the head of the queue, when its time has come)."""
         with self._lock:
-            self.in_flight -= 1
+            self._vacate()
             self._wake(time.monotonic())
 
     def succeeded(self) -> None:
@@ -144,7 +147,7 @@ class Limiter:
             self.slow_start = False
             self._successes = 0
             if self._episode is None:
-                self._episode = now
+                self._episode, self._unsettled = now, self.in_flight
             if retry_after:
                 self._paused_until = max(self._paused_until, now + min(retry_after, PAUSE_CAP_S))
             self._wake(now)
@@ -191,7 +194,9 @@ class Limiter:
 
     def _due(self, tokens: int, now: float) -> float:
         """When a request of ``tokens`` may go: after the pause and the rates' spacing."""
-        if self._episode is not None and now >= self._paused_until:
+        # Learn once the pause is over and what was on the wire at the 429 has come back.
+        if (self._episode is not None and now >= self._paused_until
+                and (self._unsettled <= 0 or now >= self._episode + WINDOW_S)):
             episode, self._episode = self._episode, None
             self._learn(episode, now)
         due = self._paused_until
@@ -214,6 +219,10 @@ class Limiter:
             self._next_tokens = (max(now - TIMER_SLACK_S, self._next_tokens)
                                  + tokens * 60.0 / (self.tpm * RATE_SHARE))
 
+    def _vacate(self) -> None:
+        self.in_flight -= 1
+        self._unsettled -= 1
+
     def _wake(self, now: float) -> None:
         """Send queued requests while a slot is free and their time has come; otherwise arm a
         timer for that time."""
@@ -235,7 +244,7 @@ class Limiter:
                 else:
                     waiter.loop.call_soon_threadsafe(_grant, waiter.future)
             except RuntimeError:  # its loop is closed: nobody will use the slot
-                self.in_flight -= 1
+                self._vacate()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, due: float, now: float) -> None:
         # A timer already set for that time (and not lost with a loop that stopped) will do.
@@ -261,7 +270,7 @@ class Limiter:
         except BaseException:  # cancelled: give back a slot handed over meanwhile
             with self._lock:
                 if waiter.granted:
-                    self.in_flight -= 1
+                    self._vacate()
                 elif waiter in self._waiters:
                     self._waiters.remove(waiter)
                 self._timer_at = math.inf  # the timer may sit on this waiter's loop

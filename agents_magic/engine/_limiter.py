@@ -12,13 +12,15 @@ sending the head when a slot is free *and* its send time has come:
 - **Send times.** ``Retry-After`` pauses the endpoint. ``rpm``/``tpm`` space requests at
   :data:`RATE_SHARE` of them. A 429 teaches a rate, since a provider's limit is a rate: when
   its pause ends, the requests sent in the second before it that were not refused are what the
-  endpoint admits per second. Requests are then spaced at :data:`RATE_SHARE` of that, climbing
-  back to it over :data:`PROBE_AFTER_S` and faster and faster beyond (cubic in the time since
-  the lesson, as TCP CUBIC grows its window), so a fixed limit is probed about once per
-  :data:`PROBE_AFTER_S` and a lifted one is found within half a minute. Each 429 teaches again;
-  a minute without one forgets the rate.
+  endpoint admits per second (the window's first request has to age out before the next, when
+  no ``Retry-After`` says so). Requests are then spaced a little under :data:`RATE_SHARE` of
+  that, rising to it over :data:`PROBE_AFTER_S`, flat there, then faster and faster beyond (cubic in the
+  time since the lesson, as TCP CUBIC grows its window): a fixed limit is probed about every
+  two :data:`PROBE_AFTER_S`, less often each time a 429 finds the same limit again (up to
+  :data:`PROBE_MAX_S`), since each probe pays a ``Retry-After`` pause; a lifted limit is found
+  within half a minute. Each 429 teaches again; a minute without one forgets the rate.
 - A 429 too early to learn from (fewer than :data:`MIN_SAMPLE` admitted) cuts the learned rate
-  and the limit to 80 % instead (the limit once per cool-down, floor 1). Requests backing off
+  and the limit to about 80 % instead (the limit once per cool-down, floor 1). Requests backing off
   (``release`` then a sleep) hold no slot; other failures never shrink anything.
 
 State sits behind a thread lock. Each waiter is a future of its own loop, granted thread-safely,
@@ -44,7 +46,9 @@ PAUSE_CAP_S = 30.0
 RATE_SHARE = 0.95
 WINDOW_S = 1.0
 MIN_SAMPLE = 5  # requests admitted in a window below which no rate is inferred
-PROBE_AFTER_S = 5.0  # a learned rate climbs back to what drew the 429 in this long
+PROBE_AFTER_S = 5.0  # a learned rate stays near RATE_SHARE of the limit this long
+PROBE_MAX_S = 20.0  # ... doubled, up to this, each time a 429 finds the same limit again
+STABLE_SHARE = 0.1  # two lessons this close find the same limit
 RATE_MEMORY_S = 60.0  # a learned rate is forgotten this long after the last 429
 TIMER_SLACK_S = 0.005
 
@@ -82,6 +86,7 @@ class Limiter:
         self._successes = 0
         self._peak: float | None = None  # requests/s that drew the last 429
         self._peak_at = 0.0
+        self._probe_s = PROBE_AFTER_S  # how long the rate takes to climb back to the peak
         self._sent: deque[float] = deque(maxlen=4096)  # when recent requests went out
         self._refused: deque[float] = deque(maxlen=4096)  # when recent 429s came
 
@@ -170,23 +175,32 @@ class Limiter:
 
     # -- the queue (every method below is called with the lock held) ---------------------------
     def _rate(self, now: float) -> float | None:
-        """RATE_SHARE of the peak right after the 429, the peak after PROBE_AFTER_S, then cubic."""
+        """RATE_SHARE² of the peak right after the lesson, RATE_SHARE of it after ``_probe_s``,
+        then faster and faster beyond (cubic)."""
         if self._peak is None or now - self._last_429 > RATE_MEMORY_S:
             return None
-        growth = (1 - RATE_SHARE) * ((now - self._peak_at) / PROBE_AFTER_S - 1) ** 3
-        return self._peak * (1 + growth)
+        growth = (1 - RATE_SHARE) * ((now - self._peak_at) / self._probe_s - 1) ** 3
+        return RATE_SHARE * self._peak * (1 + growth)
 
     def _learn(self, episode: float, now: float) -> None:
         """When a 429's pause ends: the requests sent in the window before it that were not
         refused are what the endpoint admits per window. Too few to tell: cut the rate, if
         there is one, and the limit (once per cool-down)."""
-        admitted = (sum(1 for t in self._sent if episode - WINDOW_S < t <= episode)
-                    - sum(1 for t in self._refused if t > episode - WINDOW_S))
-        current = self._rate(now)
+        sent = [t for t in self._sent if episode - WINDOW_S < t <= episode]
+        admitted = len(sent) - sum(1 for t in self._refused if t > episode - WINDOW_S)
+        current, peak = self._rate(now), self._peak
         if admitted >= MIN_SAMPLE:
             self._peak = admitted / WINDOW_S
+            if current is not None:  # a paced probe: the window's edge may hide one request
+                self._peak = max(self._peak, min(current, (admitted + 1) / WINDOW_S))
+            # Without a Retry-After, the window's first request has to age out before the next.
+            self._next_request = max(self._next_request, sent[0] + WINDOW_S)
+            # The same limit again: it is stable, so probe it half as often (up to a cap).
+            stable = peak is not None and abs(self._peak - peak) <= STABLE_SHARE * peak
+            self._probe_s = min(2 * self._probe_s, PROBE_MAX_S) if stable else PROBE_AFTER_S
         else:
             self._peak = CUT * current / RATE_SHARE if current is not None else None
+            self._probe_s = PROBE_AFTER_S
             if now >= self._cool_until:
                 self.limit = max(1, int(self.limit * CUT))
                 self._cool_until = now + COOL_DOWN_S

@@ -293,8 +293,11 @@ class Limiter:
 
     def _set_ceiling(self, ceiling: int) -> None:
         with self._lock:
-            # A limit at its ceiling follows it, except in slow start, which keeps growing.
-            if ceiling < self.limit or (self.limit >= self.ceiling and not self.slow_start):
+            # In slow start the limit is at least INITIAL_WINDOW (under the ceiling) and grows
+            # from there; later, a limit at its ceiling follows it.
+            if self.slow_start:
+                self.limit = min(ceiling, max(self.limit, INITIAL_WINDOW))
+            elif ceiling < self.limit or self.limit >= self.ceiling:
                 self.limit = ceiling
             self.ceiling = ceiling
             self._wake(time.monotonic())

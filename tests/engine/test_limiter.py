@@ -185,7 +185,9 @@ def test_the_latest_max_concurrency_sets_the_ceiling(fake_llm):
     asyncio.run(many(t, 2, max_concurrency=3))
     snap = _limiter.limiter_for(t).snapshot()
     assert (snap["ceiling"], snap["limit"]) == (3, 3)
-    assert any(s["ceiling"] == 3 and s["api_base"] == fake_llm.base_url
+    asyncio.run(many(t, 2, max_concurrency=8))  # slow start: back to its initial window at once
+    assert _limiter.limiter_for(t).limit == 8
+    assert any(s["ceiling"] == 8 and s["api_base"] == fake_llm.base_url
                for s in _limiter.limiters())
 
 

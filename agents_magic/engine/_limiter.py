@@ -50,7 +50,7 @@ PROBE_AFTER_S = 5.0  # a learned rate stays near RATE_SHARE of the limit this lo
 PROBE_MAX_S = 20.0  # ... doubled, up to this, each time a 429 finds the same limit again
 STABLE_SHARE = 0.1  # two lessons this close find the same limit
 RATE_MEMORY_S = 60.0  # a learned rate is forgotten this long after the last 429
-TIMER_SLACK_S = 0.005
+TIMER_SLACK_S = 0.005  # a timer this late keeps the pace
 
 _limiters: dict[tuple[str, str, str], Limiter] = {}
 _registry_lock = threading.Lock()
@@ -84,9 +84,9 @@ class Limiter:
         self._next_request = self._next_tokens = 0.0
         self._timer_at = math.inf  # when the armed timer fires (inf: none armed)
         self._successes = 0
-        self._peak: float | None = None  # requests/s that drew the last 429
+        self._peak: float | None = None  # requests/s the endpoint admits, learned from a 429
         self._peak_at = 0.0
-        self._probe_s = PROBE_AFTER_S  # how long the rate takes to climb back to the peak
+        self._probe_s = PROBE_AFTER_S  # how long the rate stays below the peak before probing
         self._sent: deque[float] = deque(maxlen=4096)  # when recent requests went out
         self._refused: deque[float] = deque(maxlen=4096)  # when recent 429s came
 

@@ -1,5 +1,6 @@
 """The process-wide limiter per provider endpoint, exercised through ``complete()`` against the
-fake server: bounded in flight, cut on 429 and grown back, Retry-After, backoff without a
+fake server: bounded in flight, slow start, a rate learned from 429s and probed back up after the
+limit lifts, cut on 429s it cannot learn from and grown back, Retry-After, backoff without a
 slot, cache hits without a slot, rpm spacing, and several event loops sharing one limit."""
 
 from __future__ import annotations
@@ -52,22 +53,51 @@ def test_calls_from_several_event_loops_share_one_limit(fake_llm):
     assert fake_llm.stats()["requests"] == 36 and fake_llm.stats()["max_in_flight"] <= 3
 
 
-def test_a_429_storm_cuts_the_limit_and_it_grows_back(fake_llm, monkeypatch):
+def test_a_new_endpoint_slow_starts_to_its_ceiling_within_a_round_trip(fake_llm):
+    fake_llm.configure(latency_ms=20)
+    t = target(fake_llm)
+    limiter = _limiter.limiter_for(t)
+    assert limiter.limit == _limiter.INITIAL_WINDOW < 16
+    # INITIAL_WINDOW first, then each success while every slot is busy adds a slot: the 8
+    # replies of the first round trip double the window to the ceiling.
+    asyncio.run(many(t, 24, max_concurrency=16))
+    snap = limiter.snapshot()
+    assert (snap["limit"], snap["slow_start"]) == (16, True)
+    assert fake_llm.stats()["max_in_flight"] == 16
+    fake_llm.reset()
+    fake_llm.configure(latency_ms=20)
+    asyncio.run(many(t, 64, max_concurrency=16))
+    assert fake_llm.stats()["max_in_flight"] == 16 and limiter.limit == 16
+
+
+def test_slow_start_does_not_grow_a_window_that_is_not_used(fake_llm):
+    t = target(fake_llm)
+
+    async def one_at_a_time() -> None:
+        for i in range(30):
+            await ask(t, f"q{i}", max_concurrency=64)
+
+    asyncio.run(one_at_a_time())
+    assert _limiter.limiter_for(t).limit == _limiter.INITIAL_WINDOW
+
+
+def test_a_429_storm_it_cannot_learn_from_cuts_the_limit_and_it_grows_back(fake_llm, monkeypatch):
     monkeypatch.setattr(_limiter, "COOL_DOWN_S", 0.2)
     t = target(fake_llm)
     limiter = _limiter.limiter_for(t)
-    fake_llm.configure(latency_ms=20, rules=[{"status": 429, "times": 10}])
-    asyncio.run(many(t, 10, max_concurrency=10))
+    fake_llm.configure(latency_ms=20, rules=[{"status": 429, "times": 8}])
+    asyncio.run(many(t, 8, max_concurrency=8))  # every request on the wire is refused at once
     cut = limiter.snapshot()
-    assert cut["limit"] < 10 and cut["rate_limited_total"] == 10 and cut["last_429_at"]
+    assert cut["limit"] < 8 and cut["rate_limited_total"] == 8 and cut["last_429_at"]
+    assert cut["learned_rps"] is None
     fake_llm.configure(rules=[])
 
     async def until_recovered() -> None:
-        while limiter.limit < 10:
-            await many(t, 10, max_concurrency=10)
+        while limiter.limit < 8:
+            await many(t, 8, max_concurrency=8)
 
     asyncio.run(asyncio.wait_for(until_recovered(), 60))
-    assert limiter.limit == 10
+    assert limiter.limit == 8
 
 
 def test_server_errors_never_shrink_the_limit(fake_llm):
@@ -155,7 +185,9 @@ def test_the_latest_max_concurrency_sets_the_ceiling(fake_llm):
     asyncio.run(many(t, 2, max_concurrency=3))
     snap = _limiter.limiter_for(t).snapshot()
     assert (snap["ceiling"], snap["limit"]) == (3, 3)
-    assert any(s["ceiling"] == 3 and s["api_base"] == fake_llm.base_url
+    asyncio.run(many(t, 2, max_concurrency=8))  # slow start: back to its initial window at once
+    assert _limiter.limiter_for(t).limit == 8
+    assert any(s["ceiling"] == 8 and s["api_base"] == fake_llm.base_url
                for s in _limiter.limiters())
 
 
@@ -166,14 +198,58 @@ def test_mock_calls_use_no_limiter():
     assert len(_limiter.limiters()) == before
 
 
-def test_a_rate_limited_endpoint_teaches_a_rate(fake_llm):
+def test_a_rate_limited_endpoint_teaches_a_rate_and_then_stays_under_it(fake_llm):
     fake_llm.configure(latency_ms=20, rate_limit_rps=10)
     t = target(fake_llm, max_retries=30)
-    asyncio.run(many(t, 40, max_concurrency=16))
-    learned = _limiter.limiter_for(t).snapshot()["learned_rps"]
-    assert learned is not None and 5 <= learned <= 12
+    limiter = _limiter.limiter_for(t)
+    asyncio.run(many(t, 30, max_concurrency=32))
+    snap = limiter.snapshot()
+    assert snap["learned_rps"] is not None and 8 <= snap["learned_rps"] <= 11
+    assert snap["slow_start"] is False and snap["limit"] >= _limiter.INITIAL_WINDOW  # not cut
     stats = fake_llm.stats()
-    assert stats["requests"] - stats["rate_limited"] == 40 and stats["rate_limited"] < 40
+    assert stats["requests"] - stats["rate_limited"] == 30
+    assert stats["rate_limited"] <= 2 * 10  # slow start overshoots by less than its last window
+    before = stats["rate_limited"]
+    asyncio.run(many(t, 30, max_concurrency=32))  # 3 s at the learned rate
+    assert fake_llm.stats()["rate_limited"] - before <= 3  # a probe or two at most
+
+
+def test_a_learned_rate_climbs_back_after_the_limit_lifts(fake_llm, monkeypatch):
+    monkeypatch.setattr(_limiter, "PROBE_AFTER_S", 0.3)
+    monkeypatch.setattr(_limiter, "RATE_MEMORY_S", 5.0)
+    fake_llm.configure(latency_ms=20, rate_limit_rps=10)
+    t = target(fake_llm, max_retries=30)
+    limiter = _limiter.limiter_for(t)
+    asyncio.run(many(t, 25, max_concurrency=16))
+    assert limiter.rate is not None
+    fake_llm.configure(rate_limit_rps=None)
+    highest = 0.0
+
+    async def until_forgotten() -> None:
+        nonlocal highest
+        while (rate := limiter.rate) is not None:
+            highest = max(highest, rate)
+            await many(t, 4, max_concurrency=16)
+
+    asyncio.run(asyncio.wait_for(until_forgotten(), 60))
+    assert highest > 2 * 10  # probed well past the old limit before forgetting it
+    fake_llm.reset()
+    fake_llm.configure(latency_ms=20)
+    asyncio.run(many(t, 64, max_concurrency=16))
+    assert fake_llm.stats()["max_in_flight"] == 16 and fake_llm.stats()["rate_limited"] == 0
+
+
+def test_paced_calls_from_several_event_loops_all_go_out(fake_llm):
+    t = target(fake_llm, rpm=1200)  # one every ~53 ms: each send waits on a timer
+    done: list[int] = []
+    threads = [threading.Thread(target=lambda: done.append(len(asyncio.run(many(t, 5)))))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert done == [5, 5, 5] and fake_llm.stats()["requests"] == 15
+    assert _limiter.limiter_for(t).snapshot()["throttled_total"] >= 10
 
 
 def test_rpm_and_tpm_come_from_the_provider_defaults():

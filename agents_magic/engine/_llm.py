@@ -126,8 +126,8 @@ async def complete(
         reply, tries = await with_retries(
             target, lambda: _mock.complete(target, messages, response_format, call_index, on_token,
                                            attempt=next(attempts)),
-            _mock.Unlimited(), tokens=0, ceiling=None, backoff_s=backoff_s, on_retry=on_retry,
-            node_id=node_id)
+            limiter_for(target), tokens=0, ceiling=max_concurrency, backoff_s=backoff_s,
+            on_retry=on_retry, node_id=node_id)
         return Completion(reply.text, reply.prompt_tokens, reply.completion_tokens, 0.0, tries,
                           tool_calls=reply.tool_calls, finish_reason=reply.finish_reason,
                           cache_key=key)

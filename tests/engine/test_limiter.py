@@ -191,11 +191,11 @@ def test_the_latest_max_concurrency_sets_the_ceiling(fake_llm):
                for s in _limiter.limiters())
 
 
-def test_mock_calls_use_no_limiter():
-    before = len(_limiter.limiters())
+def test_mock_calls_go_through_the_mock_endpoints_limiter():
     t = _llm.Target("mock", f"mock-{uuid.uuid4().hex}", "mock")
     asyncio.run(many(t, 3))
-    assert len(_limiter.limiters()) == before
+    assert _limiter.limiter_for(t).snapshot()["in_flight"] == 0  # every slot given back
+    assert any(s["provider"] == "mock" for s in _limiter.limiters())  # so max_concurrency holds
 
 
 def test_a_rate_limited_endpoint_teaches_a_rate_and_then_stays_under_it(fake_llm):

@@ -139,3 +139,43 @@ config: {llm: {provider: mock}}
                                             r"did you mean `rate_limit`\?"):
         am.run(wf, {"q": "x"}, sinks=[seen.append], persist=False)
     assert seen == []
+
+
+def test_mock_calls_keep_to_max_concurrency(monkeypatch):
+    from agents_magic.engine.providers import _mock
+
+    live, peak = [0], [0]
+    complete = _mock.complete
+
+    async def counted(*args, **kwargs):
+        live[0] += 1
+        peak[0] = max(peak[0], live[0])
+        try:
+            return await complete(*args, **kwargs)
+        finally:
+            live[0] -= 1
+
+    monkeypatch.setattr(_mock, "complete", counted)
+    wf = am.load("""
+schema_version: "1.0"
+flow: {name: wide}
+state:
+  fields:
+    docs: {type: "list[str]", required: true}
+    summary: {type: str, default: ""}
+    summaries: {type: "list[str]", default: []}
+nodes:
+  - {id: prep, prompt: "Prepare", outputs: []}
+  - {id: summarize, prompt: "Summarise {item}", outputs: [summary]}
+edges:
+  - {from: START, to: prep}
+  - {from: prep, parallel: {items_field: docs, target_node: summarize, collect_field: summaries}}
+  - {from: summarize, to: END}
+config:
+  llm: {provider: mock, params: {latency_ms: 30}}
+  execution: {max_concurrency: 3}
+""")
+    result = am.run(wf, {"docs": [f"d{i}" for i in range(12)]})
+    assert result.status == "succeeded", result.error
+    assert len(result.outputs["summaries"]) == 12
+    assert peak[0] == 3  # the mock goes through the endpoint's limiter like any provider

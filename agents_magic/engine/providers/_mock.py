@@ -137,19 +137,3 @@ async def complete(target: Any, messages: list[dict[str, Any]], response_format:
     prompt_words = sum(_words(str(m.get("content") or "")) for m in messages)
     produced = reply.text or json.dumps([c.arguments for c in reply.tool_calls])
     return replace(reply, prompt_tokens=prompt_words, completion_tokens=_words(produced))
-
-
-class Unlimited:
-    """The mock has no endpoint to protect: its calls, retries included, pass no limiter."""
-
-    async def acquire(self, tokens: int, ceiling: int | None) -> None:
-        return None
-
-    def release(self) -> None:
-        return None
-
-    def succeeded(self) -> None:
-        return None
-
-    def rate_limited(self, retry_after: float | None) -> None:
-        return None

@@ -108,16 +108,15 @@ def clear(scope: str | None = None, workflow: str | None = None, node: str | Non
 def reads(run_id: str | None = None, url: str | None = None) -> pd.DataFrame:
     """Which memory a recorded run read: one row per key and node execution, with ``found``.
 
-    Runs record their reads in ``node_executions.outputs["_memory_read"]``.
+    Runs record their reads in ``node_executions.memory_reads``.
     """
     import pandas as pd
 
     from ._reports import show_run
-    from .sinks._store import MEMORY_READ_KEY
 
     record = show_run(run_id, url=url)
     rows = [{"run_id": record["run_id"], "node_id": node["node_id"],
              "iteration": node["iteration"], **read}
             for node in record["nodes"]
-            for read in (node.get("outputs") or {}).get(MEMORY_READ_KEY) or []]
+            for read in node["memory_reads"]]
     return pd.DataFrame(rows, columns=READ_COLUMNS)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .engine.events import TOOL_CALLS_KEY, execution_label
+from .engine.events import execution_label
 from .errors import AgentsMagicError
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
             "duration_ms": duration, "share": share, "bottleneck": share > threshold,
             "lane": 0, "cost_usd": 0.0 if row["cached"] else float(row["cost_usd"] or 0.0),
             "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
-            "tool_calls": len(tool_calls(row))})
+            "tool_calls": len(row["tool_calls"] or [])})
     for record, lane in zip(records, _lanes([(r["start_ms"], r["end_ms"]) for r in records])):
         record["lane"] = lane
     frame = pd.DataFrame(records, columns=PROFILE_COLUMNS)
@@ -384,19 +384,9 @@ def profile(run_id: str | None = None, threshold: float = 0.5, url: str | None =
     return frame
 
 
-def tool_calls(row: dict[str, Any], pop: bool = False) -> list[dict[str, Any]]:
-    """The tool calls stored with a node execution (under ``outputs``, see ``sinks._store``)."""
-    outputs = row.get("outputs")
-    if not isinstance(outputs, dict):
-        return []
-    calls = outputs.pop(TOOL_CALLS_KEY, []) if pop else outputs.get(TOOL_CALLS_KEY, [])
-    if pop and not outputs and row.get("status") != "succeeded":
-        row["outputs"] = None  # only the tool calls were stored
-    return list(calls or [])
-
-
 def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any]:
-    """One run in full: inputs, outputs, status, totals and each node's prompt and response.
+    """One run in full: inputs, outputs, status, totals and each node's prompt and response,
+    with the tool calls (``tool_calls``) and memory reads (``memory_reads``) of each.
 
     ``run_id`` may be a unique prefix; None means the most recent run.
     """
@@ -415,7 +405,8 @@ def show_run(run_id: str | None = None, url: str | None = None) -> dict[str, Any
     for node in nodes:
         node.pop("id", None)
         node.pop("run_id", None)
-        node["tool_calls"] = tool_calls(node, pop=True)
+        node["tool_calls"] = node["tool_calls"] or []
+        node["memory_reads"] = node["memory_reads"] or []
     return {"run_id": run.run_id, "workflow": run.workflow, "status": run.status,
             "inputs": run.inputs or {}, "outputs": run.outputs or {}, "error": run.error,
             "warnings": run.warnings or [], "started_at": run.started_at,

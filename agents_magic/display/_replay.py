@@ -23,7 +23,8 @@ def events_of(record: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[RunEv
                 "completion_tokens": row.get("completion_tokens") or 0,
                 "cost_usd": row.get("cost_usd") or 0.0, "attempts": row.get("attempts") or 1,
                 "prompt": row.get("prompt") or "", "response": row.get("response") or "",
-                "tool_calls": tuple(row.get("tool_calls") or ())}
+                "tool_calls": tuple(row.get("tool_calls") or ()),
+                "memory": tuple(row.get("memory_reads") or ())}
         events.append(NodeStarted(provider=done["provider"], model=done["model"], **common))
         if row["status"] == "succeeded":
             end: RunEvent = NodeFinished(cached=bool(row.get("cached")),

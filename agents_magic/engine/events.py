@@ -93,9 +93,6 @@ class ToolCalled:
 
 
 TOOL_SUMMARY_CHARS = 500
-# The run store keeps a node execution's tool calls in its `outputs` JSON under this reserved key
-# (prompts and conditions cannot read `_` names, so no useful output is called that).
-TOOL_CALLS_KEY = "_tool_calls"
 
 
 @dataclass(frozen=True)

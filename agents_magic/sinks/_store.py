@@ -17,14 +17,11 @@ import time
 import warnings
 from typing import Any
 
-from ..engine.events import TOOL_CALLS_KEY, NodeFailed, NodeFinished, RunFinished, RunStarted
+from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
 from ._redact import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 MAX_TEXT = 20_000
-#: Key of ``node_executions.outputs`` listing the memory a node read: ``[{namespace, key,
-#: found, field}]`` (kept beside the outputs, so no schema change is needed).
-MEMORY_READ_KEY = "_memory_read"
 WRITE_ATTEMPTS = 3
 _RECORDED = (RunStarted, NodeFinished, NodeFailed, RunFinished)
 
@@ -215,26 +212,22 @@ class StoreSink:
         row = {"run_id": event.run_id, "node_id": event.node_id, "iteration": event.iteration,
                "item": event.item, "provider": event.provider, "model": event.model,
                "duration_ms": event.duration_ms, "started_at": event.started_at,
-               "finished_at": event.at, "attempts": event.attempts}
-        # Tool calls ride in the outputs JSON (TOOL_CALLS_KEY); `show_run` takes them out again.
-        calls = {TOOL_CALLS_KEY: list(event.tool_calls)} if event.tool_calls else {}
+               "finished_at": event.at, "attempts": event.attempts,
+               "tool_calls": self._json(list(event.tool_calls)) if event.tool_calls else None,
+               "memory_reads": self._json(list(event.memory)) if event.memory else None}
         if isinstance(event, NodeFinished):
             row.update(status="succeeded", prompt_tokens=event.prompt_tokens,
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
                        cached=bool(event.cached), prompt=self._text(event.prompt),
-                       response=self._text(event.response),
-                       outputs=self._json({**event.outputs, **calls}), error=None, error_kind=None)
+                       response=self._text(event.response), outputs=self._json(event.outputs),
+                       error=None, error_kind=None)
         else:
             # What a failed execution had spent, where the event carries it.
             row.update(status=event.status, prompt_tokens=event.prompt_tokens,
                        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
                        cached=False, prompt=self._text(event.prompt or None),
-                       response=self._text(event.response or None),
-                       outputs=self._json(calls) if calls else None,
+                       response=self._text(event.response or None), outputs=None,
                        error=self._text(event.error), error_kind=(event.kind or "")[:64])
-        if event.memory:
-            row["outputs"] = {**(row["outputs"] or {}),
-                              MEMORY_READ_KEY: self._json(list(event.memory))}
         return row
 
     def _finish_row(self, event: RunFinished) -> dict[str, Any]:

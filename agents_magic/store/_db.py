@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: The newest migration; checked against the migration scripts by the tests. Opening a store
 #: whose version already equals it skips loading Alembic altogether (milliseconds, not 100s).
-HEAD = "0004"
+HEAD = "0005"
 VERSION_TABLE = "agents_magic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: Identifies this process in ``runs.process`` so start-up reconciliation never touches a run

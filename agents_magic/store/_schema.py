@@ -25,6 +25,9 @@ metadata = sa.MetaData(naming_convention=NAMING)
 
 # JSONB on PostgreSQL (indexable, compact); JSON text elsewhere.
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# The same, storing None as SQL NULL rather than a JSON null (an execution with nothing to list).
+OptionalJSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
+                                                       "postgresql")
 Timestamp = sa.Double
 
 workflows = sa.Table(
@@ -84,7 +87,11 @@ node_executions = sa.Table(
     sa.Column("error_kind", sa.String(64)),
     sa.Column("prompt", sa.Text),
     sa.Column("response", sa.Text),
-    sa.Column("outputs", JSON),
+    sa.Column("outputs", JSON),  # the node's outputs, nothing else
+    # ToolCalled.record() of each tool call, in order; NULL when it called none.
+    sa.Column("tool_calls", OptionalJSON),
+    # The memory it read: [{namespace, key, found, field}]; NULL when it read none.
+    sa.Column("memory_reads", OptionalJSON),
     # One row per execution: a second sink on the same store (or an event delivered twice)
     # cannot duplicate it.
     sa.UniqueConstraint("run_id", "node_id", "iteration", "started_at"),

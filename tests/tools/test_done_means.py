@@ -182,7 +182,7 @@ SESSION = textwrap.dedent("""\
     result = am.run(am.load(sys.argv[2]), {"message": sys.argv[3]}, settings=settings)
     from agents_magic.sinks import flush_sinks
     flush_sinks(kind="store")
-    reads = am.show_run(result.run_id, url=sys.argv[1])["nodes"][0]["outputs"]["_memory_read"]
+    reads = am.show_run(result.run_id, url=sys.argv[1])["nodes"][0]["memory_reads"]
     print(json.dumps({"status": result.status, "reply": result.outputs["reply"], "reads": reads}))
     """)
 

@@ -154,7 +154,8 @@ async def aresume(run_id: str, workflow: Workflow | str | os.PathLike[str] | Non
                            stream=stream, run_id=record["run_id"], result_holder=_result_holder,
                            resume=True, answer=answer, tools=_functions(tools), spent_before=(record["cost_usd"] or 0.0,
                                                       record["total_tokens"] or 0), **options)
-    earlier = [{c: row.get(c) for c in NODE_COLUMNS} for row in record["nodes"]]
+    earlier = [{c: row.get(c) for c in NODE_COLUMNS} | {"tool_calls": len(row.get("tool_calls") or ())}
+               for row in record["nodes"]]  # stored as the calls themselves, counted in results
     result.node_rows[:0] = earlier
     return result
 

@@ -63,6 +63,7 @@ def test_resume_after_a_failure_reuses_finished_nodes(fake_llm, store_on):
     # only the failed node ran again; `outline` and the finished sibling `side` were reused
     assert (sent(fake_llm, "Outline"), sent(fake_llm, "Draft"), sent(fake_llm, "Side")) == (1, 2, 1)
     assert resumed.outputs["draft"] and resumed.outputs["side"] and resumed.outputs["outline"]
+    assert resumed.nodes["tool_calls"].tolist() == [0] * len(resumed.nodes)  # counts, old and new
     new_cost = float(resumed.nodes[resumed.nodes["node_id"] == "draft"]["cost_usd"].iloc[-1])
     assert resumed.cost_usd == pytest.approx(failed.cost_usd + new_cost)  # nothing counted twice
     assert resumed.cost_usd == pytest.approx(resumed.nodes["cost_usd"].sum())

@@ -38,6 +38,7 @@ class RunState:
         self.calls: dict[str, dict[str, str]] = {}  # node -> {call_id: tool} of calls in flight
         self.started: dict[str, float] = {}
         self.worst: dict[str, str] = {}  # the worst ending among a node's overlapping executions
+        self.retrying: dict[str, int] = {}  # node -> its executions waiting to try again
         self.run_started: float | None = None
         self.finished: RunFinished | None = None
         self.error = ""
@@ -53,12 +54,7 @@ class RunState:
         elif isinstance(event, TokenDelta):
             self._token(event)
         elif isinstance(event, NodeRetrying):
-            node, run = self.nodes.get(event.node_id), self._running(event.node_id, event.item)
-            if run is not None:
-                run.update(state="retrying", text="")
-            if node is not None:
-                node.update(state="retrying", attempt=event.attempt + 1, text="",
-                            reason=f"{kind_text(event.kind)}: {_short(event.cause, 120)}")
+            self._retrying(event)
         elif isinstance(event, ToolStarted):
             self.calls.setdefault(event.node_id, {})[event.call_id] = event.tool
             self._tool_caption(event.node_id)
@@ -91,23 +87,45 @@ class RunState:
     def _started(self, event: NodeStarted, now: float) -> None:
         node = self.nodes.setdefault(event.node_id, _pending(event.kind))
         if not node["active"]:  # a map runs one node many times at once: one box for all
-            node.update(error="", reason="", text="", stream="", attempt=1)
+            node.update(error="", reason="", retry="", text="", stream="", attempt=1)
             self.started[event.node_id], self.worst[event.node_id] = now, "succeeded"
+            self.retrying[event.node_id] = 0
             if event.item is not None:
-                node["items"] = {"total": 0, "done": 0, "running": 0, "failed": 0, "cancelled": 0}
+                node["items"] = _no_items()
         model = f"{event.provider}/{event.model}" if event.provider else event.model
-        node.update(state="running", kind=event.kind, iteration=event.iteration, model=model,
-                    active=node["active"] + 1)
+        node.update(state=self._active_state(event.node_id), kind=event.kind,
+                    iteration=event.iteration, model=model, active=node["active"] + 1)
         key = (event.node_id, event.iteration, event.item)
         self.runs[key] = {"label": execution_label(*key[::2], event.iteration), "state": "running",
                           "item": event.item, "text": "", "tool_calls": [], "prompt": "",
                           "response": "", "outputs": "", "error": ""}
         self.latest[event.node_id] = key
         if event.item is not None:
-            counts = node.setdefault("items", {"total": 0, "done": 0, "running": 0, "failed": 0,
-                                               "cancelled": 0})
+            counts = node.setdefault("items", _no_items())
             counts["total"] += 1
             counts["running"] += 1
+
+    def _retrying(self, event: NodeRetrying) -> None:
+        """An execution waits to try again: counted (a map's item among its items) and said on
+        the box in short (``rate limit, waiting 1 s``), in full in the detail panel."""
+        node, run = self.nodes.get(event.node_id), self._running(event.node_id, event.item)
+        if run is not None:
+            if run["state"] != "retrying":
+                self.retrying[event.node_id] = self.retrying.get(event.node_id, 0) + 1
+                counts = node.get("items") if node is not None else None
+                if counts is not None and event.item is not None:
+                    counts["running"] = max(0, counts["running"] - 1)
+                    counts["retrying"] = counts.get("retrying", 0) + 1
+            run.update(state="retrying", text="")
+        if node is not None:
+            wait = f", waiting {round(event.delay_s, 1):g} s" if event.delay_s > 0 else ""
+            which = f"{run['label']}: " if run is not None and event.item is not None else ""
+            node.update(state="retrying", attempt=event.attempt + 1, text="",
+                        retry=f"{kind_text(event.kind)}{wait}",
+                        reason=f"{which}{kind_text(event.kind)}: {_short(event.cause, 120)}")
+
+    def _active_state(self, node_id: str) -> str:
+        return "retrying" if self.retrying.get(node_id) else "running"
 
     def _running(self, node_id: str, item: int | None) -> dict[str, Any] | None:
         """The running execution of a node (of its map item ``item``) that events without an
@@ -139,21 +157,28 @@ class RunState:
         """One execution of a node ended; the node shows its ending once none is left running."""
         node = self.nodes.setdefault(event.node_id, _pending("llm"))
         node["active"] = max(0, node["active"] - 1)
+        run = self.runs.get((event.node_id, event.iteration, event.item))
+        was = "retrying" if run is not None and run["state"] == "retrying" else "running"
+        if was == "retrying":
+            self.retrying[event.node_id] = max(0, self.retrying.get(event.node_id, 0) - 1)
         worst = max(self.worst.get(event.node_id, state), state, key=lambda s: SEVERITY.get(s, 0))
         self.worst[event.node_id] = worst
         tokens = event.prompt_tokens + event.completion_tokens
-        node.update(state=worst if not node["active"] else "running", iteration=event.iteration,
+        node.update(state=self._active_state(event.node_id) if node["active"] else worst,
+                    iteration=event.iteration,
                     duration_ms=round(event.duration_ms, 1), cost=event.cost_usd, tokens=tokens,
                     runs=node.get("runs", 0) + 1, total_cost=node.get("total_cost", 0.0) + event.cost_usd,
                     total_tokens=node.get("total_tokens", 0) + tokens)
         counts = node.get("items")
         if counts is not None and event.item is not None:
-            counts["running"] = max(0, counts["running"] - 1)
+            counts[was] = max(0, counts.get(was, 0) - 1)
             counts[{"succeeded": "done", "cached": "done", "failed": "failed"}.get(
                 state, "cancelled")] += 1
         if not node["active"]:
-            node.update(text="", reason="", stream="", tool="")
+            node.update(text="", reason="", retry="", stream="", tool="")
             self.calls.pop(event.node_id, None)
+        elif node["state"] != "retrying":
+            node.update(reason="", retry="")  # the items left running are past their retries
         if error:
             node["error"] = error
         return node
@@ -231,8 +256,13 @@ def _calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _pending(kind: str) -> dict[str, Any]:
     return {"state": "pending", "kind": kind, "iteration": 0, "duration_ms": 0.0, "tokens": 0,
-            "cost": 0.0, "model": "", "error": "", "reason": "", "attempt": 0, "text": "", "stream": "", "tool": "",
-            "active": 0}
+            "cost": 0.0, "model": "", "error": "", "reason": "", "retry": "", "attempt": 0, "text": "",
+            "stream": "", "tool": "", "active": 0}
+
+
+def _no_items() -> dict[str, int]:
+    """A map node's item counts before its first item starts."""
+    return {"total": 0, "done": 0, "running": 0, "retrying": 0, "failed": 0, "cancelled": 0}
 
 
 def _short(text: str, limit: int) -> str:

@@ -10,15 +10,23 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ._assets import asset
+from ._html import esc, no_math
 from ._replay import replay
-from .run_view import RunView
+from .run_view import RunView, _usd
 
 COMPARED = ("state", "duration_ms", "tokens", "total_cost")
 TEXTS = ("outputs", "prompt", "response")  # compared from each node's detail panel
+STATIC_ROWS = 50  # runs listed in the static picture of a saved notebook
+STATIC_TEXT = 80  # characters of a differing text shown there
+LABELS = {"duration_ms": "time", "total_cost": "cost"}  # a compared field's name in the picture
+BOLD = ' style="font-weight:bold"'  # a selected run's row
 
 
 class RunsBrowser(anywidget.AnyWidget):
-    """Recent runs; ``selected`` (one or two run ids) shows their views and a node comparison."""
+    """Recent runs; ``selected`` (one or two run ids) shows their views and a node comparison.
+
+    The output bundle also holds a static HTML picture of the same (the runs, the differences,
+    the selected views), for saved notebooks read without a kernel."""
 
     _esm = asset("runs_view.js")
     _css = asset("run_view.css")
@@ -58,8 +66,29 @@ class RunsBrowser(anywidget.AnyWidget):
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         if isinstance(data, dict):
+            data["text/html"] = self.static_html()
             data["text/plain"] = f"runs browser: {len(self.runs)} runs"
         return bundle
+
+    def static_html(self) -> str:
+        """The runs, the differences of two selected runs and their views, as HTML without
+        JavaScript: what a saved notebook shows without a kernel (GitHub, nbviewer, nbconvert)."""
+        chosen = set(self.selected)
+        shown = self.runs[:STATIC_ROWS] + [r for r in self.runs[STATIC_ROWS:] if r["run_id"] in chosen]
+        rows = "".join(
+            f"<tr{BOLD if r['run_id'] in chosen else ''}>"
+            f"<td><code>{esc(r['run_id'][:12])}</code></td><td>{esc(r['workflow'])}</td>"
+            f"<td>{esc(r['status'])}</td><td>{esc(r['started'])}</td><td>{r['duration_s']:.2f}</td>"
+            f"<td>{r['tokens']}</td><td>{esc(_usd(r['cost']))}</td></tr>" for r in shown)
+        more = len(self.runs) - len(shown)
+        parts = [f"<div><b>runs browser</b> · {len(self.runs)} runs"
+                 + (f" ({more} more not listed here)" if more else "") + "</div>",
+                 "<table><tr><th>run</th><th>workflow</th><th>status</th><th>started</th>"
+                 f"<th>time (s)</th><th>tokens</th><th>cost</th></tr>{rows}</table>"]
+        if self.diff:
+            parts.append(_static_diff(self.diff))
+        parts += [f"<div style='margin-top:8px'>{v.static_html()}</div>" for v in self.views]
+        return no_math("".join(parts), "am-runs-static")
 
 
 def compare(a: RunView, b: RunView) -> list[dict[str, Any]]:
@@ -74,6 +103,30 @@ def compare(a: RunView, b: RunView) -> list[dict[str, Any]]:
         rows.append({"node": node, "a": pick[0], "b": pick[1],
                      "changed": [k for k in (*COMPARED, *TEXTS) if pick[0][k] != pick[1][k]]})
     return rows
+
+
+def _static_diff(rows: list[dict[str, Any]]) -> str:
+    """Per node, the fields that differ between the two runs: ``first → second``."""
+    changed = [r for r in rows if r["changed"]]
+    if not changed:
+        return "<div><b>differences</b>: none (same states, numbers and texts)</div>"
+    body = "".join(
+        f"<tr><td><code>{esc(r['node'])}</code></td><td>{esc(LABELS.get(k, k))}</td>"
+        f"<td>{esc(_field(k, r['a'][k]))}</td><td>{esc(_field(k, r['b'][k]))}</td></tr>"
+        for r in changed for k in r["changed"])
+    return ("<div><b>differences</b> (first → second)</div><table><tr><th>node</th><th>field</th>"
+            f"<th>first</th><th>second</th></tr>{body}</table>")
+
+
+def _field(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key == "duration_ms":
+        return f"{value / 1000:.2f}s"
+    if key == "total_cost":
+        return _usd(value)
+    text = " ".join(str(value).split())
+    return text if len(text) <= STATIC_TEXT else text[: STATIC_TEXT - 1] + "…"
 
 
 def _number(value: Any, scale: float) -> float:

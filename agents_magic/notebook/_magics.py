@@ -555,11 +555,7 @@ class AgentsMagic(Magics):
         result = _commands.resume(self._run_id(args.run_id), fixed, model=args.model, provider=args.provider,
                                   no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
                                   settings=self.settings, tools=self.shell.user_ns)
-        if out is not None:
-            self.shell.user_ns[out] = result
-            if result.ok:
-                return None
-        return result
+        return self._kept(result, out, args.quiet)
 
     def _cmd_memory(self, words: list[str]) -> Any:
         from . import _commands
@@ -605,11 +601,16 @@ class AgentsMagic(Magics):
         result = _commands.execute(wf, inputs, model=args.model, provider=args.provider,
                                    no_cache=args.no_cache, progress=self._progress_mode(args.quiet),
                                    settings=self.settings, shown=shown)
-        if out is not None:
-            self.shell.user_ns[out] = result
-            if result.ok:  # a failed or cancelled run is always shown
-                return None
-        return result
+        return self._kept(result, out, args.quiet)
+
+    def _kept(self, result: RunResult, out: str | None, quiet: bool) -> RunResult | None:
+        """``--out VAR`` puts the result in VAR and the cell shows only the run's view (or its
+        progress lines), which say how any run ended; under ``--quiet`` nothing else shows it,
+        so a run that did not succeed is still the cell's value."""
+        if out is None:
+            return result
+        self.shell.user_ns[out] = result
+        return result if not result.ok and self._progress_mode(quiet) == "off" else None
 
     def _target_and_inputs(self, args: Any) -> tuple[Workflow, dict[str, Any]]:
         """The workflow (NAME or -f FILE) and its typed K=V / -i inputs, as ``run`` reads them."""

@@ -52,7 +52,8 @@ def test_a_map_node_counts_its_items_live_and_lists_each_in_its_detail(fake_llm:
     assert seen[0]["running"] == 5 and seen[0]["done"] + seen[0]["failed"] == 1
     assert all(c["running"] + c["done"] + c["failed"] == c["total"] == 6 for c in seen)
     node = live.view.nodes["summarize"]
-    assert node["items"] == {"total": 6, "done": 5, "running": 0, "failed": 1, "cancelled": 0}
+    assert node["items"] == {"total": 6, "done": 5, "running": 0, "retrying": 0, "failed": 1,
+                             "cancelled": 0}
     items = live.view.details["summarize"]["items"]
     assert [i["label"] for i in items] == [f"summarize[{i}]" for i in range(6)]
     bad = items[3]

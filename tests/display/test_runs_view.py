@@ -48,3 +48,44 @@ def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.Mo
     only = am.runs_browser(name="nothing-by-this-name")  # the public door, filtered by workflow
     assert isinstance(only, RunsBrowser) and only.runs == []
     assert re.search(r"export \{[^}]*\bas default\b", asset("runs_view.js").read_text())
+
+
+def test_the_output_bundle_holds_a_static_picture_of_the_runs_and_their_differences(
+        monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    from agents_magic import _settings
+    from agents_magic.display.runs_view import RunsBrowser
+    from agents_magic.sinks import flush_sinks
+
+    monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
+    _settings.reset()
+    wf = am.load(two_step(fake_llm.base_url, max_retries=0))
+    good = am.run(wf, {"topic": "x"})
+    fake_llm.configure(rules=[{"match": "Review", "status": 500, "message": "boom"}])
+    bad = am.run(wf, {"topic": "x"})
+    flush_sinks(kind="store")
+
+    def bundle(browser: RunsBrowser) -> dict[str, Any]:
+        data, _ = DisplayFormatter().format(browser)  # what IPython puts in the output
+        return data
+
+    data = bundle(RunsBrowser())
+    assert "application/vnd.jupyter.widget-view+json" in data and data["text/plain"] == "runs browser: 2 runs"
+    html = data["text/html"]
+    assert good.run_id[:12] in html and bad.run_id[:12] in html
+    assert html.index(bad.run_id[:12]) < html.index(good.run_id[:12])  # newest first, as listed
+    assert ">failed<" in html and ">succeeded<" in html and "two_step" in html
+    assert "mathjax_ignore" in html and "&#36;0.000000" in html and "$" not in html
+    assert "<script" not in html and "differences" not in html
+
+    browser = RunsBrowser(name="two_step")
+    browser.selected = [good.run_id, bad.run_id]
+    html = bundle(browser)["text/html"]
+    diff = html[html.index("differences"):]
+    review = re.findall(r"<tr><td><code>review</code></td><td>(\w+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", diff)
+    assert ("state", "succeeded", "failed") in review
+    assert {"outputs", "response"} <= {field for field, _, _ in review}
+    assert "<code>draft</code></td><td>state" not in diff  # only what differs is listed
+    assert html.count('style="font-weight:bold"') == 2  # the two selected runs
+    assert html.count("am-run-static") == 2 and "#ffebe9" in html  # both views, the failed one red

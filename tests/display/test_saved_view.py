@@ -43,5 +43,8 @@ def test_a_saved_notebook_keeps_the_final_view(tmp_path: Path) -> None:
 
     del nb.metadata["widgets"]
     page, _ = HTMLExporter().from_notebook_node(nb)
-    # one per run: the fan-out cell, Workflow.run, the retries cell and the failed run
-    assert page.count("am-run-static") == 4 and "#dafbe1" in page
+    # one per run: the fan-out cell, Workflow.run, the retries cell and the failed run; and the
+    # two runs the diff selected, under their differences
+    assert page.count("am-run-static") == 4 + 2 and "#dafbe1" in page
+    # the runs browser twice (`%workflow runs --browse`, then the diff): a table of the runs
+    assert page.count("am-runs-static") == 2 and "<b>differences</b> (first → second)" in page

@@ -132,10 +132,26 @@ def test_invalid_output_failure(magic, capsys):
     assert "invalid output" in shown(capsys)
 
 
-def test_failed_run_is_shown_even_with_out(magic, llm):
+def test_a_quiet_failed_run_is_the_cell_value_even_with_out(magic, llm):
     llm.configure(rules=[{"status": 401}])
     returned = magic.run_cell_magic("workflow", "two -i topic=x --out res --quiet", two_step(llm.base_url))
     assert returned is magic.user_ns["res"] and returned.status == "failed"
+
+
+def test_with_out_a_failed_run_shows_its_progress_only_as_a_succeeded_run_does(magic, llm, capsys):
+    llm.configure(rules=[{"status": 401}])
+    plain = magic.run_cell(cell("two -i topic=x", two_step(llm.base_url)))
+    assert plain.result.status == "failed" and "RunResult(two failed" in shown(capsys)
+    failed = magic.run_cell(cell("two -i topic=x --out res", two_step(llm.base_url)))
+    text = shown(capsys)
+    assert failed.error_in_exec is None and failed.result is None
+    assert magic.user_ns["res"].status == "failed" and "HTTP 401" in magic.user_ns["res"].error
+    assert "two · failed in" in text and "✗ review failed" in text  # the progress says it
+    assert "RunResult(" not in text
+    llm.reset()
+    succeeded = magic.run_cell(cell("two -i topic=x --out res", two_step(llm.base_url)))
+    assert succeeded.result is None and magic.user_ns["res"].status == "succeeded"
+    assert "RunResult(" not in shown(capsys)
 
 
 def test_interrupt_cancels_the_run_and_the_shell_stays_usable(magic):

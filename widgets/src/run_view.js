@@ -19,7 +19,8 @@ function nodeCaption(n, extra) {
   if (!n) return "";
   if (ACTIVE.has(n.state)) {
     const took = seconds((n.elapsed_s || 0) + extra);
-    if (n.state === "retrying") return `↻ attempt ${n.attempt} · ${took}`;
+    // The reason in short ("rate limit, waiting 1 s"); the detail panel says it in full.
+    if (n.state === "retrying") return `↻ attempt ${n.attempt} · ${n.retry || took}`;
     if (n.tool) return `calling ${n.tool}… · ${took}`;
     const many = n.active > 1 && !n.items ? ` · ${n.active} at once` : "";
     return `▶ ${took}${many}`;
@@ -29,12 +30,13 @@ function nodeCaption(n, extra) {
   return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1000)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
 }
 
-/** A map's items: "× 20: 17 ✓ 2 running 1 ✗". */
+/** A map's items: "× 20: 16 ✓ 2 running 1 retrying 1 ✗". */
 function itemsCaption(n) {
   const c = n && n.items;
   if (!c) return "";
   const parts = [`× ${c.total}: ${c.done} ✓`];
   if (c.running) parts.push(`${c.running} running`);
+  if (c.retrying) parts.push(`${c.retrying} retrying`);
   if (c.failed) parts.push(`${c.failed} ✗`);
   if (c.cancelled) parts.push(`${c.cancelled} ■`);
   return parts.join(" ");

@@ -31,7 +31,7 @@ function nodeCaption(n, extra) {
   if (!n) return "";
   if (ACTIVE.has(n.state)) {
     const took = seconds((n.elapsed_s || 0) + extra);
-    if (n.state === "retrying") return `↻ attempt ${n.attempt} · ${took}`;
+    if (n.state === "retrying") return `↻ attempt ${n.attempt} · ${n.retry || took}`;
     if (n.tool) return `calling ${n.tool}… · ${took}`;
     const many = n.active > 1 && !n.items ? ` · ${n.active} at once` : "";
     return `▶ ${took}${many}`;
@@ -45,6 +45,7 @@ function itemsCaption(n) {
   if (!c) return "";
   const parts = [`× ${c.total}: ${c.done} ✓`];
   if (c.running) parts.push(`${c.running} running`);
+  if (c.retrying) parts.push(`${c.retrying} retrying`);
   if (c.failed) parts.push(`${c.failed} ✗`);
   if (c.cancelled) parts.push(`${c.cancelled} ■`);
   return parts.join(" ");

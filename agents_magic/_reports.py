@@ -10,7 +10,6 @@ run are milliseconds.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import time
 from collections.abc import Iterable
@@ -111,20 +110,13 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def nearest_rank(values: Iterable[float], share: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least ``share`` of them at or below."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return float(ordered[max(1, math.ceil(share * len(ordered))) - 1])
-
-
 def node_percentiles(name: str, url: str | None = None, process: str | None = None) -> pd.DataFrame:
     """Per node of workflow ``name``, across its runs: executions, p50/p95/p99 and mean time (ms,
     nearest rank) and mean cost; slowest p95 first."""
     import pandas as pd
     import sqlalchemy as sa
 
+    from .evaluation._stats import nearest_rank
     from .store._schema import node_executions as n
     from .store._schema import runs as r
 
@@ -141,7 +133,7 @@ def node_percentiles(name: str, url: str | None = None, process: str | None = No
         times.setdefault(node, []).append(float(ms))
         costs.setdefault(node, []).append(float(cost or 0.0))
     records = [{"node_id": node, "executions": len(ms),
-                **{f"p{p}_ms": round(nearest_rank(ms, p / 100), 1) for p in (50, 95, 99)},
+                **{f"p{p}_ms": round(nearest_rank(ms, p), 1) for p in (50, 95, 99)},
                 "mean_ms": round(sum(ms) / len(ms), 1), "mean_cost_usd": sum(costs[node]) / len(ms)}
                for node, ms in times.items()]
     frame = pd.DataFrame(records, columns=PERCENTILE_COLUMNS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentsMagicError
@@ -44,14 +43,6 @@ def namespaced(cache: Cache | None, repeat: int) -> Cache | None:
     if cache is None or repeat == 0:
         return cache
     return RepeatCache(cache, repeat)
-
-
-@dataclass
-class Judging:
-    """A judge metric with its resolved LLM."""
-
-    metric: Metric
-    target: Target
 
 
 class RowRunner:

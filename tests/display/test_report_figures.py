@@ -1,20 +1,11 @@
-"""Report pieces that need no store: nearest-rank percentiles and the charts' axes."""
+"""Report pieces that need no store: the charts' axes."""
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
-from agents_magic._reports import cost_figure, nearest_rank, percentile_figure
-
-
-def test_nearest_rank_percentiles() -> None:
-    values = [15, 20, 35, 40, 50]
-    assert [nearest_rank(values, p) for p in (0.05, 0.3, 0.4, 0.5, 1.0)] == [15, 20, 20, 35, 50]
-    hundred = list(range(100, 0, -1))  # order does not matter
-    assert (nearest_rank(hundred, 0.5), nearest_rank(hundred, 0.95), nearest_rank(hundred, 0.99)) == (50, 95, 99)
-    assert math.isnan(nearest_rank([], 0.5))
+from agents_magic._reports import cost_figure, percentile_figure
 
 
 def test_a_free_run_charts_a_zero_based_axis_not_minus_one_to_one_dollar() -> None:

@@ -623,6 +623,10 @@ class FakeLLM:
         """Logged chat request bodies, each with ``path`` and lower-cased ``headers``."""
         return self._call("/_control/requests")
 
+    def sent(self, prefix: str) -> int:
+        """How many logged chat requests end with a message starting with ``prefix``."""
+        return sum(1 for r in self.requests() if r["messages"][-1]["content"].startswith(prefix))
+
     def close(self) -> None:
         """Stop the server's process group; idempotent."""
         proc = self.__dict__.pop("_proc", None)

@@ -58,17 +58,13 @@ def flow(fake, body: str) -> am.Workflow:
     return am.load(HEAD.format(base=fake.base_url) + body)
 
 
-def sent(fake, prefix: str) -> int:
-    return sum(1 for r in fake.requests() if r["messages"][-1]["content"].startswith(prefix))
-
-
 def test_partial_join_runs_once_after_the_branches_that_reach_it(fake_llm):
     workflow = flow(fake_llm, PARTIAL_JOIN)
     assert joins(workflow.spec) == {"j": ["a", "b2"]}
     fake_llm.configure(rules=[{"match": "B2 ", "content": "b2 done", "delay_ms": 150}])
     result = am.run(workflow)
     assert result.status == "succeeded", result.error
-    assert sent(fake_llm, "J ") == 1
+    assert fake_llm.sent("J ") == 1
     assert list(result.nodes["node_id"]).count("j") == 1
     assert result.outputs["rb2"] == "b2 done"
     # j waited for the slower branch: its prompt holds b2's output
@@ -85,7 +81,7 @@ def test_partial_join_with_a_routing_branch_runs_once(fake_llm):
     assert joins(workflow.spec) == {"j": None}  # known only at run time: deferred
     result = am.run(workflow)
     assert result.status == "succeeded", result.error
-    assert sent(fake_llm, "J ") == 1
+    assert fake_llm.sent("J ") == 1
 
 
 def test_nested_partial_joins_each_run_once(fake_llm):
@@ -108,7 +104,7 @@ edges:
     assert joins(workflow.spec) == {"b2": ["a", "b"], "j": ["b2", "c"]}
     result = am.run(workflow)
     assert result.status == "succeeded", result.error
-    assert sent(fake_llm, "B2 ") == 1 and sent(fake_llm, "J ") == 1
+    assert fake_llm.sent("B2 ") == 1 and fake_llm.sent("J ") == 1
 
 
 def test_a_failed_node_closes_with_what_it_paid(fake_llm):
@@ -175,7 +171,7 @@ edges:
 """
     result = am.run(flow(fake_llm, body))
     assert result.status == "succeeded", result.error
-    assert sent(fake_llm, "B ") == 3
+    assert fake_llm.sent("B ") == 3
     assert result.outputs["_loop_iteration_b"] == 3
     assert not any(key.startswith("_am_") for key in result.outputs)
 
@@ -341,7 +337,7 @@ edges:
     assert joins(workflow.spec) == {"j": ["a", "b"]}  # the loop back is not a branch to wait for
     result = am.run(workflow)
     assert result.status == "succeeded", result.error
-    assert (sent(fake_llm, "J "), sent(fake_llm, "Check ")) == (2, 2)
+    assert (fake_llm.sent("J "), fake_llm.sent("Check ")) == (2, 2)
 
 
 def test_on_error_continue_records_the_failure_and_goes_on(fake_llm):

@@ -31,18 +31,10 @@ res = am.evaluate(wf, [{{"text": f"t{{i}}"}} for i in range({rows})], concurrenc
 
 @pytest.fixture
 def kernel(kernel_dirs: list[str]) -> Iterator[tuple[Any, Any]]:
-    from am_nb_helpers import kernel_manager
+    from am_nb_helpers import running_kernel
 
-    km = kernel_manager(kernel_dirs)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with running_kernel(kernel_dirs) as started:
+        yield started
 
 
 def _until_idle(kc: Any, msg_id: str, timeout: float, seen: Any = None) -> list[dict[str, Any]]:

@@ -90,14 +90,9 @@ def test_apply_without_a_winner_asks_for_a_name():
 
 @pytest.mark.slow
 def test_apply_in_a_kernel_adds_a_new_cell(kernel_dirs):
-    from am_nb_helpers import kernel_manager
+    from am_nb_helpers import running_kernel
 
-    km = kernel_manager(kernel_dirs)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with running_kernel(kernel_dirs) as (_, kc):
         cell = "%%workflow qa --no-run\n" + WF
         code = (
             "import agents_magic as am\n"
@@ -117,9 +112,6 @@ def test_apply_in_a_kernel_adds_a_new_cell(kernel_dirs):
         am.load(text.split("\n", 1)[1])  # the new cell holds a valid workflow
         reply = _execute(kc, "assert qa.spec.nodes[0].prompt == 'Answer: {question}'")
         assert reply["content"]["status"] == "ok"  # the original is untouched
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def _execute(kc, code: str, timeout: float = 90) -> dict:

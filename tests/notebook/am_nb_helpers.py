@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,21 @@ def kernel_manager(kernel_dirs: list[str]) -> Any:
 
     return KernelManager(kernel_name=KERNEL_NAME,
                          kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+
+
+@contextlib.contextmanager
+def running_kernel(kernel_dirs: list[str]) -> Iterator[tuple[Any, Any]]:
+    """A started test kernel and its ready client, ``(manager, client)``; shut down on exit."""
+    km = kernel_manager(kernel_dirs)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 SUMMARIZE = EXAMPLE.read_text(encoding="utf-8")

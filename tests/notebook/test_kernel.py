@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from am_nb_helpers import REPO, kernel_manager, two_step, write_kernelspec
+from am_nb_helpers import REPO, kernel_manager, running_kernel, two_step, write_kernelspec
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 pytestmark = pytest.mark.slow
@@ -83,12 +83,7 @@ def _text(outputs: list[dict[str, Any]]) -> str:
 
 def test_interrupt_cancels_a_run(kernel_dirs: list[str], llm: Any) -> None:
     llm.configure(latency_ms=10_000)
-    km = kernel_manager(kernel_dirs)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with running_kernel(kernel_dirs) as (km, kc):
         reply, _ = _execute(kc, "%load_ext agents_magic")
         assert reply["content"]["status"] == "ok"
         msg_id = kc.execute("%%workflow slow -i topic=cats --out res\n" + two_step(llm.base_url))
@@ -110,9 +105,6 @@ def test_interrupt_cancels_a_run(kernel_dirs: list[str], llm: Any) -> None:
         assert "('cancelled', 'Mock reply')" in _text(outputs)  # the partial result is kept
         reply, outputs = _execute(kc, "1 + 1")
         assert reply["content"]["status"] == "ok" and "2" in _text(outputs)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def _drain(kc: Any, msg_id: str, timeout: float = 10) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from am_nb_helpers import kernel_manager, write_kernelspec
+from am_nb_helpers import running_kernel, write_kernelspec
 from test_kernel import _execute, _text
 
 pytestmark = pytest.mark.slow
@@ -47,12 +47,7 @@ def test_every_setting_from_the_environment_and_from_config(tmp_path: Path, llm:
     data_dir = tmp_path / "am-env-data"
     dirs = write_kernelspec(tmp_path, tmp_path / "kernel-data",
                             {**ENV, "AGENTS_MAGIC_DATA_DIR": str(data_dir)})
-    km = kernel_manager(dirs)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with running_kernel(dirs) as (_, kc):
         assert _execute(kc, "%load_ext agents_magic")[0]["content"]["status"] == "ok"
         names = [*FROM_ENV, "data_dir"]
         shown = _shown(kc, names)
@@ -78,6 +73,3 @@ def test_every_setting_from_the_environment_and_from_config(tmp_path: Path, llm:
         reply, outputs = _execute(kc, "print(res.status)")
         assert "budget_exceeded" in _text(outputs), _text(outputs)
         assert llm.requests() == []
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)

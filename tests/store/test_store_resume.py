@@ -46,22 +46,18 @@ def store_on(store_url, monkeypatch):
     return store_url
 
 
-def sent(fake, prefix: str) -> int:
-    return sum(1 for r in fake.requests() if r["messages"][-1]["content"].startswith(prefix))
-
-
 def test_resume_after_a_failure_reuses_finished_nodes(fake_llm, store_on):
     fake_llm.configure(rules=[{"match": "Draft", "status": 500, "times": 1, "delay_ms": 300}])
     workflow = am.load(FLOW.format(base=fake_llm.base_url))
     failed = am.run(workflow, {"topic": "owls"})
     assert failed.status == "failed" and "draft" in failed.error
-    assert (sent(fake_llm, "Outline"), sent(fake_llm, "Draft")) == (1, 1)
+    assert (fake_llm.sent("Outline"), fake_llm.sent("Draft")) == (1, 1)
 
     resumed = am.resume(failed.run_id)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.run_id == failed.run_id
     # only the failed node ran again; `outline` and the finished sibling `side` were reused
-    assert (sent(fake_llm, "Outline"), sent(fake_llm, "Draft"), sent(fake_llm, "Side")) == (1, 2, 1)
+    assert (fake_llm.sent("Outline"), fake_llm.sent("Draft"), fake_llm.sent("Side")) == (1, 2, 1)
     assert resumed.outputs["draft"] and resumed.outputs["side"] and resumed.outputs["outline"]
     assert resumed.nodes["tool_calls"].tolist() == [0] * len(resumed.nodes)  # counts, old and new
     new_cost = float(resumed.nodes[resumed.nodes["node_id"] == "draft"]["cost_usd"].iloc[-1])
@@ -84,7 +80,7 @@ def test_resume_after_an_interrupt(fake_llm, store_on):
 
     def interrupt_once_draft_hangs() -> None:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not sent(fake_llm, "Draft"):
+        while time.monotonic() < deadline and not fake_llm.sent("Draft"):
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -93,7 +89,7 @@ def test_resume_after_an_interrupt(fake_llm, store_on):
     assert cancelled.status == "cancelled"
     resumed = am.resume(cancelled.run_id)
     assert resumed.status == "succeeded", resumed.error
-    assert sent(fake_llm, "Outline") == 1 and sent(fake_llm, "Draft") == 2
+    assert fake_llm.sent("Outline") == 1 and fake_llm.sent("Draft") == 2
 
 
 def test_resume_with_a_fixed_workflow(fake_llm, store_on):
@@ -104,7 +100,7 @@ def test_resume_with_a_fixed_workflow(fake_llm, store_on):
     assert failed.status == "failed"
     fake_llm.configure(rules=[])
     resumed = am.resume(failed.run_id, am.load(text))
-    assert resumed.ok and sent(fake_llm, "Outline") == 1
+    assert resumed.ok and fake_llm.sent("Outline") == 1
 
 
 def test_only_unfinished_runs_resume(fake_llm, store_on):
@@ -134,7 +130,7 @@ def test_a_node_can_pause_the_run_for_an_answer(fake_llm, store_on, monkeypatch)
     resumed = am.resume(paused.run_id, answer="approved by a person")
     assert resumed.status == "succeeded", resumed.error
     assert resumed.outputs["draft"] == "approved by a person"
-    assert sent(fake_llm, "Outline") == 1  # nothing before the pause ran again
+    assert fake_llm.sent("Outline") == 1  # nothing before the pause ran again
 
 
 MAP = """
@@ -168,15 +164,15 @@ def test_resuming_a_failed_map_reruns_only_the_failed_items(fake_llm, store_on):
     workflow = am.load(MAP.format(base=fake_llm.base_url))
     failed = am.run(workflow, {"docs": [{"title": f"t{i}"} for i in range(6)]})
     assert failed.status == "failed" and "bad item" in failed.error
-    assert [sent(fake_llm, f"Summarise doc {i}:") for i in range(6)] == [1] * 6
+    assert [fake_llm.sent(f"Summarise doc {i}:") for i in range(6)] == [1] * 6
     statuses = sorted((r["item"], r["status"]) for r in failed.node_rows)
     assert statuses == [(i, "failed" if i in (1, 4) else "succeeded") for i in range(6)]
 
     resumed = am.resume(failed.run_id)
     assert resumed.status == "succeeded", resumed.error
-    assert [sent(fake_llm, f"Summarise doc {i}:") for i in range(6)] == [1, 2, 1, 1, 2, 1]
+    assert [fake_llm.sent(f"Summarise doc {i}:") for i in range(6)] == [1, 2, 1, 1, 2, 1]
     assert resumed.outputs["summaries"] == [f"summary {i}" for i in range(6)]
-    assert resumed.outputs["final"] == "all done" and sent(fake_llm, "Combine") == 1
+    assert resumed.outputs["final"] == "all done" and fake_llm.sent("Combine") == 1
     frame = resumed.nodes
     new = frame.iloc[len(failed.node_rows):]
     assert sorted(new["item"].dropna().tolist()) == [1, 4]  # the earlier rows come from the store

@@ -78,17 +78,21 @@ USAGE = """\
 %workflow show NAME               {show}
 %workflow graph NAME|-f FILE      {graph}
 %workflow run NAME|-f FILE [K=V ...] [--model M] [--provider P] [--no-cache] [--out VAR] [--quiet]
+                                  {run}
 %workflow validate NAME|-f FILE   {validate}
 %workflow export NAME FILE.yaml [--force]
+                                  {export}
 %workflow estimate NAME|-f FILE [K=V ...] [--model M] [--provider P]
                                   {estimate}
-%workflow runs [--name N] [--last K] [--status S]
+%workflow runs [--name N] [--last K] [--status S] [--browse] [--all]
                                   {runs}
-%workflow cost [--by provider|model|node|workflow] [--since WHEN]
+%workflow cost [--by provider|model|node|workflow] [--since WHEN] [--all]
                                   {cost}
 %workflow profile [RUN_ID] [--threshold 0.5]
                                   {profile}
 %workflow show-run [RUN_ID]       {show-run}
+%workflow resume [RUN_ID] [--with NAME] [--model M] [--provider P] [--no-cache] [--out VAR] [--quiet]
+                                  {resume}
 %workflow mlflow                  {mlflow}
 %workflow memory list|get KEY|set KEY VALUE|delete KEY|clear|reads [RUN_ID]
            [--scope global|workflow|node] [--workflow W] [--node N] [--ttl S] [--all]
@@ -96,7 +100,7 @@ USAGE = """\
 %workflow eval NAME|-f FILE --data VAR_OR_PATH [--metric M ...] [--repeats N] [--variants VAR]
                [--concurrency N] [--judge PROVIDER/MODEL] [--name EVAL] [--out VAR] [--quiet]
                                   {eval}
-%workflow help [SUBCOMMAND]
+%workflow help [SUBCOMMAND]       {help}
 
 Input values are JSON/YAML literals (n=3, tags='[a, b]', text="two words");
 $var or {{var}} takes a variable from the notebook. Options: %config AgentsMagic
@@ -389,6 +393,7 @@ class AgentsMagic(Magics):
             %workflow list | show NAME | graph NAME | run NAME k=v ... | run -f FILE k=v ...
             %workflow validate NAME|-f FILE | export NAME FILE.yaml | estimate NAME k=v ...
             %workflow runs | cost --by node | profile [RUN_ID] | show-run [RUN_ID] | mlflow
+            %workflow resume [RUN_ID] | memory list | eval NAME --data VAR_OR_PATH
             %workflow help [SUBCOMMAND]
 
         The reports (``runs``, ``cost``, ``profile``, ``show-run``) read the run store, which

@@ -19,6 +19,10 @@ def test_help(magic):
                 "export NAME FILE.yaml", "%%workflow NAME"):
         assert sub in text
     assert repr(magic.run_line_magic("workflow", "")) == text
+    from agents_magic.notebook._magics import SUBCOMMANDS
+
+    for sub, summary in SUBCOMMANDS.items():  # every subcommand has its usage line
+        assert f"%workflow {sub}" in text and summary in text, sub
     assert repr(magic.run_line_magic("workflow", "help run")).startswith("%workflow run [-f FILE]")
 
 

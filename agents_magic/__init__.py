@@ -1,6 +1,17 @@
 """agents_magic: LLM agent workflows written as YAML, run on LangGraph, right inside Jupyter.
 
 ``%load_ext agents_magic`` is instant: public names are imported on first use.
+
+- Workflows: :func:`load` gives a :class:`Workflow`; :func:`run` / :func:`arun` give a
+  :class:`RunResult`; :func:`resume` / :func:`aresume` continue a run that stopped;
+  :func:`estimate` prices a run before any call.
+- The run store: :func:`runs`, :func:`cost_report`, :func:`profile`, :func:`show_run`,
+  :func:`runs_browser`, :func:`cost_figure`, :func:`profile_figure`; :func:`memory` lists
+  persistent memory.
+- Tools: :func:`tool` makes a notebook function a tool (built-ins in :mod:`agents_magic.tools`).
+- Evaluation: :func:`evaluate` gives an :class:`EvalResult`; :func:`evaluations` and
+  :func:`load_evaluation` read the stored ones.
+- Errors: :class:`AgentsMagicError` and its subclasses (the tree is in :mod:`agents_magic.errors`).
 """
 
 from __future__ import annotations

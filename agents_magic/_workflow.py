@@ -25,8 +25,9 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
     """Load a workflow from YAML text or a ``.yaml`` path.
 
     The text must be UTF-8, at most 4,000,000 characters, with lists and mappings nested at most
-    50 levels deep. Sections that are accepted but not implemented yet (``memory``,
-    ``config.tools``) are listed in :attr:`Workflow.warnings` and reported once as an
+    50 levels deep. Sections that are accepted but not acted on (``config.tools``,
+    configurable-agents memory keys such as ``extract_facts``) are listed in
+    :attr:`Workflow.warnings` and reported once as an
     :class:`~agents_magic.errors.AgentsMagicWarning`.
 
     Parameters

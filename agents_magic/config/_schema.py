@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 
 
 class _Open(BaseModel):
-    """Sections owned by later features: parsed and kept, not yet interpreted."""
+    """Sections kept as written: read as plain mappings by the feature that owns them, if any."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

@@ -110,7 +110,7 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
 
     status = "succeeded"
     try:
-        _loop.wait(_run(plan, wf, cache, persist, settings, rows_in_flight, executor, done),
+        _loop.wait(_run(plan, cache, persist, settings, rows_in_flight, executor, done),
                    view.refresh if view.mode != "off" else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # An interrupt that lands after the last row finished leaves nothing undone.
@@ -181,7 +181,7 @@ def _judge_llm(judge: dict[str, Any] | str | None, options: dict[str, Any]) -> d
     return {**base, **own}
 
 
-async def _run(plan: dict[str, Any], wf: Workflow, cache: bool | None, persist: bool,
+async def _run(plan: dict[str, Any], cache: bool | None, persist: bool,
                settings: Settings, concurrency: int, executor: Executor | None,
                done: Callable[[dict[str, Any]], None]) -> None:
     from .._api import _run_options

@@ -163,12 +163,6 @@ def mask_url(url: str) -> str:
     return _URL_PASSWORD.sub(r"\1:***@", url)
 
 
-def truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"… [truncated {len(text) - limit} characters]"
-
-
 def jsonable(value: Any, redact: Redactor, limit: int, _depth: int = 0) -> Any:
     """``value`` as JSON-ready data: strings cut to ``limit`` and redacted, containers walked
     (at most :data:`MAX_ITEMS` items each), other objects by their ``repr``; non-finite floats

@@ -70,10 +70,7 @@ def json_parse(**config: Any) -> Tool:
             raise ToolError(f"invalid JSON: {error}") from None
         return {"value": _bounded(value, cfg)}
 
-    return Tool("json_parse", f"Parse JSON text (at most {cfg.max_chars} characters) into data.",
-                {"type": "object", "properties": {"text": {"type": "string"}},
-                 "required": ["text"], "additionalProperties": False},
-                parse)
+    return _parser("json_parse", "JSON", cfg, parse)
 
 
 def yaml_parse(**config: Any) -> Tool:
@@ -95,7 +92,11 @@ def yaml_parse(**config: Any) -> Tool:
             raise ToolError(f"invalid YAML: {error}") from None
         return {"value": _bounded(value, cfg)}
 
-    return Tool("yaml_parse", f"Parse YAML text (at most {cfg.max_chars} characters) into data.",
+    return _parser("yaml_parse", "YAML", cfg, parse)
+
+
+def _parser(name: str, language: str, cfg: ParseSettings, parse: Any) -> Tool:
+    return Tool(name, f"Parse {language} text (at most {cfg.max_chars} characters) into data.",
                 {"type": "object", "properties": {"text": {"type": "string"}},
                  "required": ["text"], "additionalProperties": False},
                 parse)

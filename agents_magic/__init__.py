@@ -9,8 +9,9 @@
   :func:`runs_browser`, :func:`cost_figure`, :func:`profile_figure`; :func:`memory` lists
   persistent memory.
 - Tools: :func:`tool` makes a notebook function a tool (built-ins in :mod:`agents_magic.tools`).
-- Evaluation: :func:`evaluate` gives an :class:`EvalResult`; :func:`evaluations` and
-  :func:`load_evaluation` read the stored ones.
+- Evaluation: :func:`evaluate` gives an :class:`EvalResult` (or raises :class:`GateFailed` when
+  a `fail` gate is missed outside IPython); :func:`evaluations` and :func:`load_evaluation` read
+  the stored ones.
 - Errors: :class:`AgentsMagicError` and its subclasses (the tree is in :mod:`agents_magic.errors`).
 """
 
@@ -25,7 +26,7 @@ __all__ = [
     "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
     "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
     "memory", "tool",
-    "EvalResult", "evaluate", "evaluations", "load_evaluation", "runs_browser",
+    "EvalResult", "GateFailed", "evaluate", "evaluations", "load_evaluation", "runs_browser",
 ]
 
 _LAZY = {
@@ -54,6 +55,7 @@ _LAZY = {
     "tool": "agents_magic.tools._function",
     "evaluate": "agents_magic.evaluation",
     "EvalResult": "agents_magic.evaluation",
+    "GateFailed": "agents_magic.evaluation",
     "evaluations": "agents_magic.evaluation",
     "load_evaluation": "agents_magic.evaluation",
 }

@@ -15,7 +15,7 @@ def test_public_names_are_pinned():
         "AgentsMagicError", "BudgetExceeded", "ConfigError", "InputError", "NodeOutputError",
         "ProviderError", "RunResult", "Workflow", "arun", "cost_figure", "cost_report", "estimate",
         "load", "profile", "profile_figure", "resume", "aresume", "run", "runs", "show_run",
-        "memory", "tool", "EvalResult", "evaluate", "evaluations",
+        "memory", "tool", "EvalResult", "GateFailed", "evaluate", "evaluations",
         "load_evaluation", "runs_browser"])
     for name in am.__all__:
         assert getattr(am, name) is not None

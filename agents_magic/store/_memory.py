@@ -214,4 +214,5 @@ def open_memory(url: str | None = None) -> Memory:
         memory = _memories.get(id(store))
         if memory is None or memory.store is not store:
             memory = _memories[id(store)] = Memory(store)
+            memory.purge_expired()  # once per store and process, so expired rows do not pile up
         return memory

@@ -58,6 +58,19 @@ def test_expired_entries_are_never_returned(memory):
     assert memory.purge_expired() == 0
 
 
+def test_expired_entries_are_deleted_when_a_process_first_opens_the_store(memory, store_url):
+    from agents_magic.store import _memory
+
+    memory.set(NS, "gone", "x", ttl=0.05)
+    memory.set(NS, "kept", "y")
+    deadline = time.time() + 10
+    while memory.get(NS, "gone") is not None and time.time() < deadline:
+        time.sleep(0.05)
+    _memory._memories.clear()  # as in a new kernel
+    fresh = open_memory(store_url)
+    assert [r["key"] for r in fresh.entries([NS], include_expired=True)] == ["kept"]
+
+
 def test_append_and_add_build_on_the_stored_value(memory):
     assert memory.append(NS, "log", "a") == ["a"]
     assert memory.append(NS, "log", "b", keep=2) == ["a", "b"]

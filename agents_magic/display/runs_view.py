@@ -10,9 +10,9 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ._assets import asset
-from ._html import esc, no_math
+from ._html import esc, no_math, usd
 from ._replay import replay
-from .run_view import RunView, _usd
+from .run_view import RunView
 
 COMPARED = ("state", "duration_ms", "tokens", "total_cost")
 TEXTS = ("outputs", "prompt", "response")  # compared from each node's detail panel
@@ -79,7 +79,7 @@ class RunsBrowser(anywidget.AnyWidget):
             f"<tr{BOLD if r['run_id'] in chosen else ''}>"
             f"<td><code>{esc(r['run_id'][:12])}</code></td><td>{esc(r['workflow'])}</td>"
             f"<td>{esc(r['status'])}</td><td>{esc(r['started'])}</td><td>{r['duration_s']:.2f}</td>"
-            f"<td>{r['tokens']}</td><td>{esc(_usd(r['cost']))}</td></tr>" for r in shown)
+            f"<td>{r['tokens']}</td><td>{esc(usd(r['cost']))}</td></tr>" for r in shown)
         more = len(self.runs) - len(shown)
         parts = [f"<div><b>runs browser</b> · {len(self.runs)} runs"
                  + (f" ({more} more not listed here)" if more else "") + "</div>",
@@ -124,7 +124,7 @@ def _field(key: str, value: Any) -> str:
     if key == "duration_ms":
         return f"{value / 1000:.2f}s"
     if key == "total_cost":
-        return _usd(value)
+        return usd(value)
     text = " ".join(str(value).split())
     return text if len(text) <= STATIC_TEXT else text[: STATIC_TEXT - 1] + "…"
 

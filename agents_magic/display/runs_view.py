@@ -20,6 +20,7 @@ STATIC_ROWS = 50  # runs listed in the static picture of a saved notebook
 STATIC_TEXT = 80  # characters of a differing text shown there
 LABELS = {"duration_ms": "time", "total_cost": "cost"}  # a compared field's name in the picture
 BOLD = ' style="font-weight:bold"'  # a selected run's row
+SAME_TIME = (0.1, 20.0)  # times within 10 % or 20 ms of each other are the same (timing noise)
 
 
 class RunsBrowser(anywidget.AnyWidget):
@@ -101,8 +102,16 @@ def compare(a: RunView, b: RunView) -> list[dict[str, Any]]:
         pick = ({**{k: left.get(k) for k in COMPARED}, **{k: texts[0].get(k, "") for k in TEXTS}},
                 {**{k: right.get(k) for k in COMPARED}, **{k: texts[1].get(k, "") for k in TEXTS}})
         rows.append({"node": node, "a": pick[0], "b": pick[1],
-                     "changed": [k for k in (*COMPARED, *TEXTS) if pick[0][k] != pick[1][k]]})
+                     "changed": [k for k in (*COMPARED, *TEXTS) if differs(k, pick[0][k], pick[1][k])]})
     return rows
+
+
+def differs(key: str, first: Any, second: Any) -> bool:
+    """Whether a compared field differs between two runs; a time only beyond timing noise."""
+    if key != "duration_ms" or first is None or second is None:
+        return bool(first != second)
+    relative, absolute = SAME_TIME
+    return abs(first - second) > max(absolute, relative * max(abs(first), abs(second)))
 
 
 def _static_diff(rows: list[dict[str, Any]]) -> str:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .display._html import esc, no_math
+from .display._html import esc, no_math, usd
 from .engine.events import execution_label
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class RunResult:
 
     def summary(self) -> str:
         return (f"{self.workflow} {self.status} in {self.duration_ms / 1000:.2f}s · "
-                f"{self.total_tokens} tokens · ${self.cost_usd:.6f} · run {self.run_id}")
+                f"{self.total_tokens} tokens · {usd(self.cost_usd)} · run {self.run_id}")
 
     def __repr__(self) -> str:
         lines = [f"RunResult({self.summary()})"]
@@ -91,7 +91,7 @@ class RunResult:
         return no_math(
             f"<div class='am-result'><b style='color:{colour}'>{esc(self.status)}</b> "
             f"<code>{esc(self.workflow)}</code> · {self.duration_ms / 1000:.2f}s · "
-            f"{self.total_tokens} tokens · &#36;{self.cost_usd:.6f}{error}"
+            f"{self.total_tokens} tokens · {esc(usd(self.cost_usd))}{error}"
             f"<table><tr><th>output</th><th>value</th></tr>{outputs}</table>"
             "<table><tr><th>node</th><th>iter</th><th>status</th><th>model</th><th>in</th>"
             f"<th>out</th><th>cost &#36;</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"

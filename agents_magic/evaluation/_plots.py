@@ -100,7 +100,6 @@ def figure(result: EvalResult) -> go.Figure:
         fig.update_xaxes(ticksuffix="%", row=1, col=col)
     for row, col in ((1, 2), (2, 2)):  # costs are never negative, and all-free runs sit on 0
         fig.update_yaxes(rangemode="nonnegative", row=row, col=col)
-    fig.update_xaxes(rangemode="nonnegative", row=3, col=2)
     fig.update_layout(height=900, barmode="group", title=f"{result.name} · {result.workflow}",
                       margin={"t": 80, "l": 50, "r": 20, "b": 40})
     return fig

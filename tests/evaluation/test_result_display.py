@@ -96,7 +96,6 @@ def test_plot_axes_fit_free_runs_and_leave_room_for_variant_names():
     assert result.summary["cost_usd_avg"].eq(0).all()
     for row, col in ((1, 2), (2, 2)):
         assert fig.get_subplot(row, col).yaxis.rangemode == "nonnegative"  # no -1..1 cost axis
-    assert fig.get_subplot(3, 2).xaxis.rangemode == "nonnegative"
     top = fig.get_subplot(3, 2).yaxis.range[1]
     assert top >= result.summary["contains"].max() + 0.15  # the name above a point at 1 shows
     assert fig.get_subplot(1, 1).xaxis.ticksuffix == "%"

@@ -36,10 +36,11 @@ class Note:
 
 
 class Help(Note):
-    """Usage text, shown verbatim."""
+    """Usage text, shown verbatim: a long line scrolls instead of breaking mid-word."""
 
     def _repr_html_(self) -> str:
-        return f"<pre class='am-help {NO_MATH}'>{esc(self.text)}</pre>"
+        return (f"<pre class='am-help {NO_MATH}' style='white-space:pre;overflow-x:auto'>"
+                f"{esc(self.text)}</pre>")
 
 
 class YamlView:

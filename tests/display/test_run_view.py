@@ -253,3 +253,10 @@ def test_a_map_shows_its_node_running_until_every_item_is_done_and_labels_the_ed
     assert node["runs"] == 6 and node["active"] == 0
     assert node["state"] == "failed" and "bad doc" in node["error"]
     assert result.status in ("succeeded", "failed")
+
+
+def test_help_lines_scroll_rather_than_break_mid_word():
+    from agents_magic.display._notes import Help
+
+    html = Help("%workflow graph NAME|-f FILE      " + "a long description " * 8)._repr_html_()
+    assert html.startswith("<pre") and "white-space:pre;" in html and "overflow-x:auto" in html

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .display._html import esc, no_math
+from .display._html import esc, no_math, usd
 from .engine.events import execution_label
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class RunResult:
 
     def summary(self) -> str:
         return (f"{self.workflow} {self.status} in {self.duration_ms / 1000:.2f}s · "
-                f"{self.total_tokens} tokens · ${self.cost_usd:.6f} · run {self.run_id}")
+                f"{self.total_tokens} tokens · {usd(self.cost_usd)} · run {self.run_id}")
 
     def __repr__(self) -> str:
         lines = [f"RunResult({self.summary()})"]
@@ -77,7 +77,7 @@ class RunResult:
     def _repr_html_(self) -> str:
         colour = {"succeeded": "#1a7f37", "cancelled": "#9a6700"}.get(self.status, "#cf222e")
         outputs = "".join(
-            f"<tr><td><code>{esc(k)}</code></td><td>{esc(_short(v, 300))}</td></tr>"
+            f"<tr><td><code>{esc(k)}</code></td><td{LEFT}>{esc(_short(v, 300))}</td></tr>"
             for k, v in self.outputs.items() if not k.startswith("_")
         )
         rows = "".join(
@@ -91,11 +91,14 @@ class RunResult:
         return no_math(
             f"<div class='am-result'><b style='color:{colour}'>{esc(self.status)}</b> "
             f"<code>{esc(self.workflow)}</code> · {self.duration_ms / 1000:.2f}s · "
-            f"{self.total_tokens} tokens · &#36;{self.cost_usd:.6f}{error}"
-            f"<table><tr><th>output</th><th>value</th></tr>{outputs}</table>"
+            f"{self.total_tokens} tokens · {esc(usd(self.cost_usd))}{error}"
+            f"<table><tr><th>output</th><th{LEFT}>value</th></tr>{outputs}</table>"
             "<table><tr><th>node</th><th>iter</th><th>status</th><th>model</th><th>in</th>"
             f"<th>out</th><th>cost &#36;</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
         )
+
+
+LEFT = " style='text-align:left'"  # texts read from the left (notebook tables align right)
 
 
 def _cell(value: Any) -> str:

@@ -46,7 +46,8 @@ def test_result_reprs():
     assert repr(result).startswith("RunResult(summarize succeeded")
     page = result._repr_html_()
     assert "<table>" in page and "summary" in page
+    assert "<th style='text-align:left'>value</th>" in page  # output texts are not right-aligned
     # notebooks typeset $…$ as math: amounts are written as &#36; inside a block MathJax skips
-    assert "$" not in page and "&#36;0.000000" in page and "mathjax_ignore" in page
+    assert "$" not in page and "tokens · &#36;0" in page and "mathjax_ignore" in page
     assert result.to_pandas().equals(result.nodes)
     assert repr(am.load(EXAMPLE)).startswith("<Workflow 'summarize': 3 nodes")

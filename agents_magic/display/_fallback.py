@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
                              RunStarted, ToolCalled, execution_label)
+from ._html import usd
 
 MIN_INTERVAL_S = 0.1  # at most ~10 redraws a second, like tqdm
 TICK_S = 1.0  # while a node runs, redraw its elapsed time this often
@@ -200,7 +201,7 @@ class TextProgress:
     # -- rendering (main thread) -----------------------------------------------------------
     @staticmethod
     def _numbers(row: _Row) -> str:
-        text = (f"{row.state} in {row.duration_ms / 1000:.2f}s · ${row.cost_usd:.6f} · "
+        text = (f"{row.state} in {row.duration_ms / 1000:.2f}s · {usd(row.cost_usd)} · "
                 f"{row.tokens} tokens · {row.llm}")
         if row.tools:
             text += f" · {row.tools} tool call{'s' if row.tools != 1 else ''}"
@@ -218,7 +219,7 @@ class TextProgress:
         else:
             when = f"{self._status} {self._clock() - self._run_started:.1f}s"
         return (f"{self.workflow} · {when} · {done} node run{'s' if done != 1 else ''} done · "
-                f"{tokens} tokens · ${cost:.6f}")
+                f"{tokens} tokens · {usd(cost)}")
 
     def text(self) -> str:
         """The current progress block (header, then one line per node execution)."""

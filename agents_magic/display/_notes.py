@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ..engine.events import execution_label
-from ._html import NO_MATH, esc
+from ._html import NO_MATH, esc, usd
 
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "cancelled": "#9a6700", "running": "#57606a"}
 
@@ -36,10 +36,11 @@ class Note:
 
 
 class Help(Note):
-    """Usage text, shown verbatim."""
+    """Usage text, shown verbatim: a long line scrolls instead of breaking mid-word."""
 
     def _repr_html_(self) -> str:
-        return f"<pre class='am-help {NO_MATH}'>{esc(self.text)}</pre>"
+        return (f"<pre class='am-help {NO_MATH}' style='white-space:pre;overflow-x:auto'>"
+                f"{esc(self.text)}</pre>")
 
 
 class YamlView:
@@ -89,7 +90,7 @@ class Estimate:
 
     def summary(self) -> str:
         d = self.data
-        return (f"`{d['workflow']}` would cost {_usd(d['min_usd'])} – {_usd(d['max_usd'])} "
+        return (f"`{d['workflow']}` would cost {usd(d['min_usd'])} – {usd(d['max_usd'])} "
                 f"({d['min_tokens']:,} – {d['max_tokens']:,} tokens) · estimate, no LLM was called")
 
     def _table(self) -> Any:
@@ -119,7 +120,7 @@ class RunDetail:
         facts = [f"run {r['run_id']}", _when(r.get("started_at"))]
         if r.get("duration_ms") is not None:
             facts.append(f"{float(r['duration_ms']) / 1000:.2f}s")
-        facts += [f"{r.get('total_tokens') or 0} tokens", _usd(float(r.get("cost_usd") or 0.0))]
+        facts += [f"{r.get('total_tokens') or 0} tokens", usd(float(r.get("cost_usd") or 0.0))]
         return [f for f in facts if f]
 
     @staticmethod
@@ -201,10 +202,6 @@ class RunDetail:
 def _parts(node: dict[str, Any]) -> list[str]:
     """What a node's view shows: prompt and response always, the error when there is one."""
     return ["prompt", "response", *(["error"] if node.get("error") else [])]
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.2f}" if value >= 1 else f"${value:.6f}"
 
 
 def _when(value: Any) -> str:

@@ -13,7 +13,7 @@ import traitlets as t
 from ._assets import asset
 from ._fallback import TextProgress
 from ._graph import WorkflowGraph
-from ._html import esc, no_math
+from ._html import esc, no_math, usd
 from ._state import RunState
 
 MIN_INTERVAL_S = 0.1  # at most ~10 front-end updates a second
@@ -74,10 +74,10 @@ class RunView(anywidget.AnyWidget):
         rows = "".join(
             f"<tr><td><code>{esc(n)}</code></td><td style='color:{PAINT.get(v['state'], ('', '#57606a'))[1]}'>"
             f"{esc(v['state'])}</td><td>{v.get('duration_ms', 0) / 1000:.2f}s</td><td>{v.get('tokens', 0)}</td>"
-            f"<td>{esc(_usd(v.get('total_cost', v.get('cost', 0.0))))}</td><td>{esc(v.get('error', ''))}</td></tr>"
+            f"<td>{esc(usd(v.get('total_cost', v.get('cost', 0.0))))}</td><td>{esc(v.get('error', ''))}</td></tr>"
             for n, v in nodes.items())
         header = (f"<b>{esc(self.workflow)}</b> · {esc(self.status)} · {totals.get('elapsed_s', 0):.2f}s · "
-                  f"{totals.get('tokens', 0)} tokens · {esc(_usd(totals.get('cost', 0.0)))}")
+                  f"{totals.get('tokens', 0)} tokens · {esc(usd(totals.get('cost', 0.0)))}")
         error = f"<div style='color:#cf222e'>{esc(totals['error'])}</div>" if totals.get("error") else ""
         table = ("<table><tr><th>node</th><th>state</th><th>time</th><th>tokens</th><th>cost</th>"
                  f"<th>error</th></tr>{rows}</table>")
@@ -199,10 +199,6 @@ def _kind(node: Any) -> str:
     if isinstance(kind, str) and kind:
         return kind
     return "llm" if getattr(node, "prompt", None) is not None else "code"
-
-
-def _usd(value: float) -> str:
-    return f"${value:.6f}" if value < 0.01 else f"${value:.4f}"
 
 
 def _in_flight() -> int:

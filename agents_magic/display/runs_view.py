@@ -10,9 +10,9 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ._assets import asset
-from ._html import esc, no_math
+from ._html import esc, no_math, usd
 from ._replay import replay
-from .run_view import RunView, _usd
+from .run_view import RunView
 
 COMPARED = ("state", "duration_ms", "tokens", "total_cost")
 TEXTS = ("outputs", "prompt", "response")  # compared from each node's detail panel
@@ -20,6 +20,7 @@ STATIC_ROWS = 50  # runs listed in the static picture of a saved notebook
 STATIC_TEXT = 80  # characters of a differing text shown there
 LABELS = {"duration_ms": "time", "total_cost": "cost"}  # a compared field's name in the picture
 BOLD = ' style="font-weight:bold"'  # a selected run's row
+SAME_TIME = (0.1, 20.0)  # times within 10 % or 20 ms of each other are the same (timing noise)
 
 
 class RunsBrowser(anywidget.AnyWidget):
@@ -79,7 +80,7 @@ class RunsBrowser(anywidget.AnyWidget):
             f"<tr{BOLD if r['run_id'] in chosen else ''}>"
             f"<td><code>{esc(r['run_id'][:12])}</code></td><td>{esc(r['workflow'])}</td>"
             f"<td>{esc(r['status'])}</td><td>{esc(r['started'])}</td><td>{r['duration_s']:.2f}</td>"
-            f"<td>{r['tokens']}</td><td>{esc(_usd(r['cost']))}</td></tr>" for r in shown)
+            f"<td>{r['tokens']}</td><td>{esc(usd(r['cost']))}</td></tr>" for r in shown)
         more = len(self.runs) - len(shown)
         parts = [f"<div><b>runs browser</b> · {len(self.runs)} runs"
                  + (f" ({more} more not listed here)" if more else "") + "</div>",
@@ -101,8 +102,16 @@ def compare(a: RunView, b: RunView) -> list[dict[str, Any]]:
         pick = ({**{k: left.get(k) for k in COMPARED}, **{k: texts[0].get(k, "") for k in TEXTS}},
                 {**{k: right.get(k) for k in COMPARED}, **{k: texts[1].get(k, "") for k in TEXTS}})
         rows.append({"node": node, "a": pick[0], "b": pick[1],
-                     "changed": [k for k in (*COMPARED, *TEXTS) if pick[0][k] != pick[1][k]]})
+                     "changed": [k for k in (*COMPARED, *TEXTS) if differs(k, pick[0][k], pick[1][k])]})
     return rows
+
+
+def differs(key: str, first: Any, second: Any) -> bool:
+    """Whether a compared field differs between two runs; a time only beyond timing noise."""
+    if key != "duration_ms" or first is None or second is None:
+        return bool(first != second)
+    relative, absolute = SAME_TIME
+    return abs(first - second) > max(absolute, relative * max(abs(first), abs(second)))
 
 
 def _static_diff(rows: list[dict[str, Any]]) -> str:
@@ -124,7 +133,7 @@ def _field(key: str, value: Any) -> str:
     if key == "duration_ms":
         return f"{value / 1000:.2f}s"
     if key == "total_cost":
-        return _usd(value)
+        return usd(value)
     text = " ".join(str(value).split())
     return text if len(text) <= STATIC_TEXT else text[: STATIC_TEXT - 1] + "…"
 

@@ -93,7 +93,13 @@ def figure(result: EvalResult) -> go.Figure:
                 marker={"color": colours[variant], "size": 16 if variant in front else 10,
                         "symbol": "star" if variant in front else "circle"}), row=3, col=2)
         fig.update_xaxes(title_text="cost per run (USD)", row=3, col=2)
-        fig.update_yaxes(title_text=primary, row=3, col=2)
+        low, high = min(q for _, q in points.values()), max(q for _, q in points.values())
+        pad = max(0.15, 0.2 * (high - low))  # room for the names written above the points
+        fig.update_yaxes(title_text=primary, range=[low - pad, high + pad], row=3, col=2)
+    for col in (1, 2):
+        fig.update_xaxes(ticksuffix="%", row=1, col=col)
+    for row, col in ((1, 2), (2, 2)):  # costs are never negative, and all-free runs sit on 0
+        fig.update_yaxes(rangemode="nonnegative", row=row, col=col)
     fig.update_layout(height=900, barmode="group", title=f"{result.name} · {result.workflow}",
                       margin={"t": 80, "l": 50, "r": 20, "b": 40})
     return fig

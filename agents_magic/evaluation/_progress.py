@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..display._html import usd
+
 TEXT_EVERY_S = 0.25
 PLOT_EVERY_S = 1.0
 APPEND_EVERY_S = 5.0
@@ -72,7 +74,7 @@ class EvalProgress:
         elapsed = self._clock() - self._started
         eta = elapsed / done * (self.total - done) if done else None
         text = (f"eval {self.name} · {status} · {done}/{self.total} rows · {failed} failed · "
-                f"${cost:.6f} · {elapsed:.1f}s")
+                f"{usd(cost)} · {elapsed:.1f}s")
         if status == "running":
             text += f" · ETA {eta:.0f}s" if eta is not None else " · ETA …"
         lim = self.limiter_state()
@@ -130,7 +132,8 @@ class EvalProgress:
                 curves = {v: percentile_curve(values) for v, values in self.latencies.items()}
             self._widget.plot(curves)
         if final:
-            self._widget.stop.disabled = True  # nothing left to stop
+            self._widget.stop.disabled = True  # nothing left to stop: no red button stays behind
+            self._widget.stop.layout.display = "none"
             if self._handle is not None:  # the saved output keeps the final static picture
                 self._handle.update(self._widget)
 

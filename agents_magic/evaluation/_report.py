@@ -5,6 +5,7 @@ per measure (so six metrics never scroll sideways), the winner, gates, failures 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -88,11 +89,16 @@ def html(result: EvalResult) -> str:
              f"{esc(_rows(result))}, {esc(_variants(result))}</div>"]
     if result.rows:
         parts.append(_table(overview(result)))
-    parts.extend(f"<div>{esc(line)}</div>" for line in notes(result))
+    parts.extend(f"<div>{_code_spans(line)}</div>" for line in notes(result))
     if result.rows and not result.gates.empty:
         parts.append("<details><summary>gates</summary><div style='overflow-x:auto'>"
                      + result.gates.to_html(index=False).replace("$", "&#36;") + "</div></details>")
     return no_math("".join(parts) + "</div>")
+
+
+def _code_spans(line: str) -> str:
+    """A note line as HTML, its `names` in backticks shown as code (as Markdown would)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(line))
 
 
 def _rows(result: EvalResult) -> str:

@@ -105,7 +105,7 @@ def test_the_output_bundle_holds_the_widget_a_static_picture_and_text() -> None:
     final = final[0] if isinstance(final, tuple) else final
     assert "application/vnd.jupyter.widget-view+json" in final
     html = final["text/html"]
-    assert "mathjax_ignore" in html and "&#36;0.000000" in html and "$" not in html
+    assert "mathjax_ignore" in html and "&#36;0</" in html and "$" not in html
     assert html.count("#dafbe1") == 3  # three succeeded boxes painted green, no script needed
     assert final["text/plain"].startswith("fan · succeeded in ")
 
@@ -253,3 +253,10 @@ def test_a_map_shows_its_node_running_until_every_item_is_done_and_labels_the_ed
     assert node["runs"] == 6 and node["active"] == 0
     assert node["state"] == "failed" and "bad doc" in node["error"]
     assert result.status in ("succeeded", "failed")
+
+
+def test_help_lines_scroll_rather_than_break_mid_word():
+    from agents_magic.display._notes import Help
+
+    html = Help("%workflow graph NAME|-f FILE      " + "a long description " * 8)._repr_html_()
+    assert html.startswith("<pre") and "white-space:pre;" in html and "overflow-x:auto" in html

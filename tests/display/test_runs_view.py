@@ -76,7 +76,7 @@ def test_the_output_bundle_holds_a_static_picture_of_the_runs_and_their_differen
     assert good.run_id[:12] in html and bad.run_id[:12] in html
     assert html.index(bad.run_id[:12]) < html.index(good.run_id[:12])  # newest first, as listed
     assert ">failed<" in html and ">succeeded<" in html and "two_step" in html
-    assert "mathjax_ignore" in html and "&#36;0.000000" in html and "$" not in html
+    assert "mathjax_ignore" in html and "&#36;0</" in html and "$" not in html
     assert "<script" not in html and "differences" not in html
 
     browser = RunsBrowser(name="two_step")
@@ -89,3 +89,13 @@ def test_the_output_bundle_holds_a_static_picture_of_the_runs_and_their_differen
     assert "<code>draft</code></td><td>state" not in diff  # only what differs is listed
     assert html.count('style="font-weight:bold"') == 2  # the two selected runs
     assert html.count("am-run-static") == 2 and "#ffebe9" in html  # both views, the failed one red
+
+
+def test_a_time_differs_only_beyond_timing_noise() -> None:
+    from agents_magic.display.runs_view import differs
+
+    assert not differs("duration_ms", 252.3, 252.1)  # was drawn "0.25 → 0.25", in orange
+    assert not differs("duration_ms", 409.1, 404.8) and not differs("duration_ms", 3.0, 15.0)
+    assert differs("duration_ms", 250.0, 400.0) and differs("duration_ms", 0.0, 90.0)
+    assert differs("duration_ms", None, 10.0) and differs("tokens", 35, 34)
+    assert not differs("outputs", "x", "x") and differs("state", "succeeded", "failed")

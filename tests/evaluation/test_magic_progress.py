@@ -76,7 +76,7 @@ def test_progress_line_counts_rows_failures_cost_and_eta():
     view.row(row)
     now[0] += 2
     view.refresh()
-    assert shown[-1].startswith("eval trial · running · 1/4 rows · 0 failed · $0.300000 · 2.0s · ETA 6s")
+    assert shown[-1].startswith("eval trial · running · 1/4 rows · 0 failed · $0.3 · 2.0s · ETA 6s")
     view.row({**row, "status": "failed"})
     view.refresh()  # too soon: not redrawn
     assert len(shown) == 1
@@ -153,15 +153,16 @@ def test_the_widget_shows_its_status_at_once_and_the_curves_with_the_first_rows(
                   "latency_ms": ms})
     view.refresh(final=True, status="succeeded")
     assert status.value.startswith("eval qa-eval · succeeded · 2/3 rows") and stop.disabled
+    assert stop.layout.display == "none"
     assert curve.value.count("<polyline") == 1 and ">A</title>" in curve.value
     assert ">300</text>" in curve.value  # the y axis reaches the slowest row
     # The final state is pushed into the output, so a saved notebook shows it without widgets.
     (bundle,) = updates
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"].startswith("eval qa-eval · succeeded · 2/3 rows · 0 failed · $0.000000")
+    assert bundle["text/plain"].startswith("eval qa-eval · succeeded · 2/3 rows · 0 failed · $0 · ")
     assert "VBox" not in bundle["text/plain"]
     html = bundle["text/html"]
-    assert "eval qa-eval · succeeded · 2/3 rows" in html and "&#36;0.000000" in html
+    assert "eval qa-eval · succeeded · 2/3 rows" in html and "&#36;0 · " in html
     assert "<svg" in html and "<polyline" in html and "mathjax_ignore" in html
 
 

@@ -78,3 +78,24 @@ def test_zero_rows_are_reported_before_any_call(fake_llm):
     with pytest.raises(InputError, match="the data has no rows"):
         am.evaluate(server_yaml(fake_llm.base_url), pd.DataFrame(columns=["question"]), progress=False)
     assert fake_llm.stats()["requests"] == 0
+
+
+def test_the_winner_line_shows_names_as_code_not_backticks():
+    result = am.evaluate(qa_yaml('{provider: mock, responses: ["Rome"]}'), DATA, ["contains"],
+                         variants={"wrong": {}, "right": {"nodes.answer.llm.responses": ["Paris"]}},
+                         progress=False)
+    assert "`right`" in result.winner.explanation  # the text form keeps Markdown's backticks
+    page = result._repr_html_()
+    assert "<code>right</code>" in page and "`" not in page
+
+
+def test_plot_axes_fit_free_runs_and_leave_room_for_variant_names():
+    result = am.evaluate(qa_yaml('{provider: mock, responses: ["Paris"]}'), DATA, ["contains"],
+                         variants={"A": {}, "B": {}}, progress=False)
+    fig = result.plot()
+    assert result.summary["cost_usd_avg"].eq(0).all()
+    for row, col in ((1, 2), (2, 2)):
+        assert fig.get_subplot(row, col).yaxis.rangemode == "nonnegative"  # no -1..1 cost axis
+    top = fig.get_subplot(3, 2).yaxis.range[1]
+    assert top >= result.summary["contains"].max() + 0.15  # the name above a point at 1 shows
+    assert fig.get_subplot(1, 1).xaxis.ticksuffix == "%"

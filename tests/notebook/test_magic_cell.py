@@ -35,7 +35,7 @@ def test_progress_lines_in_a_terminal(magic, capsys):
     run(magic, cell("summarize -i text=hello", SUMMARIZE))
     out = capsys.readouterr().out
     assert "▶ summarize started (mock/mock)" in out
-    assert "✓ summarize finished in" in out and "$0.000000" in out
+    assert "✓ summarize finished in" in out and "· $0 ·" in out
     assert "summarize · succeeded in" in out
 
 

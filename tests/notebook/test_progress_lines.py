@@ -57,9 +57,9 @@ def test_lines_per_node_updated_in_place():
     kinds = [kind for kind, _ in display.calls]
     assert kinds[0] == "display" and set(kinds[1:]) == {"update"}  # one output, redrawn
     final = display.calls[-1][1].splitlines()
-    assert final[0] == "flow · failed in 3.80s · 2 node runs done · 30 tokens · $0.000120"
+    assert final[0] == "flow · failed in 3.80s · 2 node runs done · 30 tokens · $0.00012"
     plan, write, check = final[1:]
-    assert plan.startswith("  ✓ plan ") and "finished in 1.23s · $0.000120 · 15 tokens" in plan
+    assert plan.startswith("  ✓ plan ") and "finished in 1.23s · $0.00012 · 15 tokens" in plan
     assert "openai/gpt-4o-mini" in plan
     assert "cached in 0.00s" in write
     assert check.startswith("  ✗ check") and "failed in 2.50s" in check

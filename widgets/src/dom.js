@@ -8,8 +8,12 @@ export function el(tag, cls, text) {
   return node;
 }
 
-/** Dollars with enough decimals for the tiny amounts of single LLM calls. */
+/** Dollars as people read them: $0, $0.000013, $0.0139, $0.25, $1234.50 (three significant
+ * digits below a dollar, so single LLM calls stay visible); as `usd` in display/_html.py. */
 export function usd(value) {
   const v = Number(value || 0);
-  return "$" + (v < 0.01 ? v.toFixed(6) : v.toFixed(4));
+  if (!v) return "$0";
+  if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
+  const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
+  return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
 }

@@ -1,10 +1,10 @@
 // The runs browser (anywidget ESM; esbuild bundles it into agents_magic/display/static/): a
 // filterable, sortable table of stored runs; clicking rows selects one or two, whose run views
 // (child widgets) and comparison appear below.
-import { el } from "./dom.js";
+import { el, usd } from "./dom.js";
 const COLUMNS = [
   ["workflow", "workflow"], ["status", "status"], ["started", "started"],
-  ["duration_s", "time (s)"], ["tokens", "tokens"], ["cost", "cost ($)"],
+  ["duration_s", "time (s)"], ["tokens", "tokens"], ["cost", "cost"],
 ];
 
 
@@ -51,7 +51,7 @@ function render({ model, el: host }) {
       const tr = el("tr", selected.has(r.run_id) ? "am-runs-selected" : "");
       tr.dataset.run = r.run_id;
       tr.tabIndex = 0;
-      const cell = { cost: (v) => v.toFixed(6), duration_s: (v) => v.toFixed(2) };
+      const cell = { cost: usd, duration_s: (v) => v.toFixed(2) };
       for (const [key] of COLUMNS) tr.append(el("td", "", cell[key] ? cell[key](r[key]) : String(r[key])));
       const pick = () => {
         const now = (model.get("selected") || []).filter((id) => id !== r.run_id);
@@ -101,11 +101,11 @@ function render({ model, el: host }) {
     const rows = model.get("diff") || [];
     if (!rows.length) { diff.replaceChildren(); return; }
     const head = el("tr");
-    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs", "prompt", "response"]) {
+    for (const label of ["node", "state", "time (s)", "tokens", "cost", "outputs", "prompt", "response"]) {
       head.append(el("th", "", label));
     }
     const fmt = { state: (v) => v ?? "", duration_ms: (v) => ((v || 0) / 1000).toFixed(2),
-      tokens: (v) => String(v ?? 0), total_cost: (v) => (v || 0).toFixed(6) };
+      tokens: (v) => String(v ?? 0), total_cost: usd };
     const body = rows.map((row) => {
       const tr = el("tr");
       tr.dataset.node = row.node;

@@ -7,7 +7,10 @@ function el(tag, cls, text) {
 }
 function usd(value) {
   const v = Number(value || 0);
-  return "$" + (v < 0.01 ? v.toFixed(6) : v.toFixed(4));
+  if (!v) return "$0";
+  if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
+  const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
+  return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
 }
 
 // src/run_view.js

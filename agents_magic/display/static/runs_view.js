@@ -5,6 +5,13 @@ function el(tag, cls, text) {
   if (text !== void 0) node.textContent = text;
   return node;
 }
+function usd(value) {
+  const v = Number(value || 0);
+  if (!v) return "$0";
+  if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
+  const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
+  return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
+}
 
 // src/runs_view.js
 var COLUMNS = [
@@ -13,7 +20,7 @@ var COLUMNS = [
   ["started", "started"],
   ["duration_s", "time (s)"],
   ["tokens", "tokens"],
-  ["cost", "cost ($)"]
+  ["cost", "cost"]
 ];
 function render({ model, el: host }) {
   const root = el("div", "am-run am-runs");
@@ -65,7 +72,7 @@ function render({ model, el: host }) {
       const tr = el("tr", selected.has(r.run_id) ? "am-runs-selected" : "");
       tr.dataset.run = r.run_id;
       tr.tabIndex = 0;
-      const cell = { cost: (v) => v.toFixed(6), duration_s: (v) => v.toFixed(2) };
+      const cell = { cost: usd, duration_s: (v) => v.toFixed(2) };
       for (const [key] of COLUMNS) tr.append(el("td", "", cell[key] ? cell[key](r[key]) : String(r[key])));
       const pick = () => {
         const now = (model.get("selected") || []).filter((id) => id !== r.run_id);
@@ -118,14 +125,14 @@ function render({ model, el: host }) {
       return;
     }
     const head = el("tr");
-    for (const label of ["node", "state", "time (s)", "tokens", "cost ($)", "outputs", "prompt", "response"]) {
+    for (const label of ["node", "state", "time (s)", "tokens", "cost", "outputs", "prompt", "response"]) {
       head.append(el("th", "", label));
     }
     const fmt = {
       state: (v) => v ?? "",
       duration_ms: (v) => ((v || 0) / 1e3).toFixed(2),
       tokens: (v) => String(v ?? 0),
-      total_cost: (v) => (v || 0).toFixed(6)
+      total_cost: usd
     };
     const body = rows.map((row) => {
       const tr = el("tr");

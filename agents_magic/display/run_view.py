@@ -71,16 +71,19 @@ class RunView(anywidget.AnyWidget):
         paint = {n: (*PAINT[v["state"]], f"{n}: {v['state']}") for n, v in nodes.items()
                  if v.get("state") in PAINT}
         svg = self._drawing.painted(paint) if self._drawing is not None else ""
+        tools = any(v.get("tool_calls") for v in nodes.values())  # a column only when used
         rows = "".join(
             f"<tr><td><code>{esc(n)}</code></td><td style='color:{PAINT.get(v['state'], ('', '#57606a'))[1]}'>"
             f"{esc(v['state'])}</td><td>{v.get('duration_ms', 0) / 1000:.2f}s</td><td>{v.get('tokens', 0)}</td>"
-            f"<td>{esc(usd(v.get('total_cost', v.get('cost', 0.0))))}</td><td>{esc(v.get('error', ''))}</td></tr>"
+            f"<td>{esc(usd(v.get('total_cost', v.get('cost', 0.0))))}</td>"
+            + (f"<td>{v.get('tool_calls') or ''}</td>" if tools else "")
+            + f"<td>{esc(v.get('error', ''))}</td></tr>"
             for n, v in nodes.items())
         header = (f"<b>{esc(self.workflow)}</b> · {esc(self.status)} · {totals.get('elapsed_s', 0):.2f}s · "
                   f"{totals.get('tokens', 0)} tokens · {esc(usd(totals.get('cost', 0.0)))}")
         error = f"<div style='color:#cf222e'>{esc(totals['error'])}</div>" if totals.get("error") else ""
         table = ("<table><tr><th>node</th><th>state</th><th>time</th><th>tokens</th><th>cost</th>"
-                 f"<th>error</th></tr>{rows}</table>")
+                 + ("<th>tool calls</th>" if tools else "") + f"<th>error</th></tr>{rows}</table>")
         return no_math(f"<div>{header}</div>{error}<div style='overflow-x:auto'>{svg}</div>{table}",
                        "am-run-static")
 

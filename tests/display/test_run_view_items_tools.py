@@ -130,6 +130,8 @@ def test_tool_calls_show_on_the_running_box_and_in_the_detail_panel(fake_llm: An
     again = _replayed(result.run_id)
     assert again.details["ask"]["tool_calls"] == live.view.details["ask"]["tool_calls"]
     assert again.nodes["ask"]["tool_calls"] == 2
+    static = live.view.static_html()  # the saved picture counts them too
+    assert "<th>tool calls</th>" in static and "<td>2</td>" in static
 
 
 def test_a_failed_node_keeps_its_rendered_prompt_and_its_reply(store_on: None) -> None:

@@ -27,7 +27,8 @@ function nodeCaption(n, extra) {
   }
   if (n.state === "pending" || n.state === "skipped") return n.state === "skipped" ? "not reached" : "";
   const runs = n.runs > 1 && !n.items ? ` · ×${n.runs}` : ""; // a map counts its items below
-  return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1000)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
+  const tools = n.tool_calls ? ` · ${n.tool_calls} tool call${n.tool_calls > 1 ? "s" : ""}` : "";
+  return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1000)} · ${usd(n.total_cost ?? n.cost)}${runs}${tools}`;
 }
 
 /** A map's items: "× 20: 16 ✓ 2 running 1 retrying 1 ✗". */

@@ -41,7 +41,8 @@ function nodeCaption(n, extra) {
   }
   if (n.state === "pending" || n.state === "skipped") return n.state === "skipped" ? "not reached" : "";
   const runs = n.runs > 1 && !n.items ? ` · ×${n.runs}` : "";
-  return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1e3)} · ${usd(n.total_cost ?? n.cost)}${runs}`;
+  const tools = n.tool_calls ? ` · ${n.tool_calls} tool call${n.tool_calls > 1 ? "s" : ""}` : "";
+  return `${SYMBOL[n.state] || ""} ${seconds((n.duration_ms || 0) / 1e3)} · ${usd(n.total_cost ?? n.cost)}${runs}${tools}`;
 }
 function itemsCaption(n) {
   const c = n && n.items;

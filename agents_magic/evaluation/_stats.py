@@ -109,18 +109,22 @@ def paired(a: Sequence[float | bool], b: Sequence[float | bool], binary: bool,
     if n == 0:
         return Paired(0, math.nan, math.nan, math.nan, math.nan, math.nan, 1.0,
                       "mcnemar" if binary else "paired bootstrap", math.inf)
+    # Rounding noise of float sums (7e-15 where the values balance out) is no difference.
+    tiny = 1e-12 * float(max(np.abs(x).max(), np.abs(y).max()))
     diff = float(d.mean())
+    diff = 0.0 if abs(diff) <= tiny else diff
     if n == 1 or np.all(d == d[0]):
         low = high = diff
         boot = np.full(1, diff)
     else:
         boot = _resampled_means(d, resamples, seed)
-        low, high = float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+        low, high = (0.0 if abs(v) <= tiny else v
+                     for v in (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))))
     if binary:
         p = mcnemar([bool(v) for v in x], [bool(v) for v in y])
         test = "mcnemar"
     else:
-        p = bootstrap_p(d, boot)
+        p = 1.0 if diff == 0 else bootstrap_p(d, boot)
         test = "paired bootstrap"
     return Paired(n, float(x.mean()), float(y.mean()), diff, low, high, p, test,
                   rows_needed(d))

@@ -67,6 +67,11 @@ def test_paired_comparison_without_a_difference():
     assert p.low < 0 < p.high and p.p_value > 0.05 and not p.significant
 
 
+def test_values_that_balance_out_differ_by_nothing_not_by_rounding_noise():
+    p = _stats.paired([0.1, 0.2, 0.7], [0.7, 0.1, 0.2], binary=False)  # float mean: -1.9e-17
+    assert (p.diff, p.p_value, p.significant) == (0.0, 1.0, False)
+
+
 def test_paired_binary_uses_mcnemar():
     a = [True] * 12 + [False] * 8
     b = [False] * 12 + [False] * 8

@@ -83,8 +83,9 @@ class RunResult:
         rows = "".join(
             f"<tr><td>{esc(execution_label(r['node_id'], r.get('item'), 1))}</td>"
             + "".join(f"<td>{esc(_cell(r.get(c)))}</td>" for c in
-                      ("iteration", "status", "model", "prompt_tokens", "completion_tokens",
-                       "cost_usd", "duration_ms", "cached")) + "</tr>"
+                      ("iteration", "status", "model", "prompt_tokens", "completion_tokens"))
+            + f"<td>{esc(usd(r.get('cost_usd') or 0.0))}</td><td>{esc(_ms(r.get('duration_ms')))}</td>"
+            + f"<td>{esc(_cell(r.get('cached')))}</td></tr>"
             for r in self.node_rows
         )
         error = f"<div style='color:{colour}'>{esc(self.error)}</div>" if self.error else ""
@@ -94,7 +95,7 @@ class RunResult:
             f"{self.total_tokens} tokens · {esc(usd(self.cost_usd))}{error}"
             f"<table><tr><th>output</th><th{LEFT}>value</th></tr>{outputs}</table>"
             "<table><tr><th>node</th><th>iter</th><th>status</th><th>model</th><th>in</th>"
-            f"<th>out</th><th>cost &#36;</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
+            f"<th>out</th><th>cost</th><th>ms</th><th>cached</th></tr>{rows}</table></div>"
         )
 
 
@@ -105,6 +106,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def _ms(value: Any) -> str:
+    """Milliseconds as a person reads them: 1,458 · 12 · 0.8."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -26,8 +26,10 @@ def test_result_is_the_cell_value_with_text_and_html(magic):
     assert result.status == "succeeded"
     assert "summarize succeeded" in repr(result)
     page = result._repr_html_()
-    for column in ("node", "status", "cost &#36;", "ms"):
+    for column in ("<th>node</th>", "<th>status</th>", "<th>cost</th>", "<th>ms</th>"):
         assert column in page
+    assert "<td>&#36;0</td>" in page  # a mock call's cost, as every view writes it
+    assert "e-0" not in page  # no exponent notation in the table
     assert result.nodes.shape[0] == len(result.node_rows) >= 2
 
 

@@ -90,7 +90,8 @@ def test_an_interrupt_during_a_slow_tool_cancels_the_run(tmp_path):
         km.interrupt_kernel()
         reply, shown = _finish(kc, msg_id, 30)
         assert reply["content"]["status"] == "ok", reply["content"]
-        assert "slowtool · cancelled" in shown and "RunResult(slowtool cancelled" in shown
+        assert "slowtool · cancelled" in shown  # the view says so; with --out the result is in `res`
+        assert "RunResult(" not in shown
         assert "Traceback" not in shown and "KeyboardInterrupt" not in shown
         # The kernel answers while the function is still blocked in its thread.
         reply, shown = _run(kc, "res.status, started.is_set(), release.is_set()", 30)

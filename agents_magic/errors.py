@@ -13,7 +13,7 @@
     AgentsMagicWarning          a workflow loads, but part of it will not act as written
 
 Bugs are not wrapped: they keep their ordinary traceback. Messages never carry an API key:
-every key the process knows is scrubbed from them (``sinks._redact.scrub``).
+every key the process knows is scrubbed from them (``_secrets.scrub``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 
 def _scrub(text: str) -> str:
-    from .sinks._redact import scrub
+    from ._secrets import scrub
 
     return scrub(text)
 

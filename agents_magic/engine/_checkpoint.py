@@ -116,7 +116,7 @@ class RunCheckpoint(BaseCheckpointSaver):  # type: ignore[type-arg]
     async def persist(self) -> None:
         """Write what the run checkpointed, so it can be resumed; known keys are scrubbed from
         the state first, as from everything else written."""
-        from ..sinks._redact import scrub_data
+        from .._secrets import scrub_data
 
         puts, writes, self.puts, self.writes = self.puts, self.writes, [], []
         for config, checkpoint, metadata, versions in puts:

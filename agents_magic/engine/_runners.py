@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from ..config._schema import Node
 from ..config._template import lookup, reference, render
 from ..errors import NodeOutputError
-from ..sinks._redact import scrub
+from .._secrets import scrub
 from . import _cost, _llm
 from ._structured import OutputMismatch, OutputSpec
 from .events import NodeRetrying, TokenDelta

@@ -53,7 +53,7 @@ def _read_key(key_env: str | None, node_id: str, provider: str, model: str) -> s
     """The key in ``$key_env``; whitespace or control characters in it are reported here, by
     the variable's name, instead of failing later inside the HTTP client."""
     if key_env:
-        from ..sinks._redact import watch_key_env
+        from .._secrets import watch_key_env
 
         watch_key_env(key_env)  # its value is a secret from now on, whatever its name
     key = os.environ.get(key_env) if key_env else None

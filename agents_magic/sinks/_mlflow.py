@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, mask_url
+from .._secrets import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 if TYPE_CHECKING:

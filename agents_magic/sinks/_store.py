@@ -5,7 +5,7 @@ finishes or fails, and the final status and totals on ``RunFinished``. The engin
 a ``put_nowait``; one background thread per sink writes each batch of events: what the runs'
 outcomes are in one transaction, then their inputs and outputs in a second, so a run's
 terminal status never waits behind its bulky payloads. Texts are cut to ``max_text``
-characters, then redacted (:mod:`._redact`), so a huge value costs no more than a small one.
+characters, then redacted (:mod:`agents_magic._secrets`), so a huge value costs no more than a small one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import warnings
 from typing import Any
 
 from ..engine.events import NodeFailed, NodeFinished, RunFinished, RunStarted
-from ._redact import Redactor, jsonable, mask_url
+from .._secrets import Redactor, jsonable, mask_url
 from ._worker import BackgroundWriter
 
 MAX_TEXT = 20_000

@@ -69,7 +69,7 @@ class LLMCache:
     def set(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` (a JSON-serialisable dict) under ``key``, without any API key the
         process knows (a provider may echo one); errors are only warned."""
-        from ..sinks._redact import scrub_data
+        from .._secrets import scrub_data
 
         try:
             self._cache.set(key, scrub_data(value), expire=self.expire, retry=True)

@@ -24,7 +24,7 @@ from ._schema import evaluation_runs, evaluations
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..sinks._redact import Redactor
+    from .._secrets import Redactor
 
 RECORD_KEYS = ("id", "name", "workflow", "workflow_yaml", "started_at", "finished_at", "status",
                "config", "rows")
@@ -108,7 +108,7 @@ def save_evaluation(record: Mapping[str, Any], *, storage_url: str | None = None
     readers see the old record or the new one, never a mix; concurrent saves queue.
     ``storage_url`` defaults to the session's storage URL.
     """
-    from ..sinks._redact import Redactor
+    from .._secrets import Redactor
 
     _check(record)
     redact = Redactor()

@@ -15,7 +15,7 @@ import pytest
 import agents_magic as am
 from agents_magic import _settings
 from agents_magic.sinks import default_sinks, flush_sinks
-from agents_magic.sinks._redact import Redactor
+from agents_magic._secrets import Redactor
 
 KEY = "sk-test-SECRET-123456"
 

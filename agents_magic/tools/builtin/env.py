@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from agents_magic.sinks._redact import is_secret_name, secret_values
+from agents_magic._secrets import is_secret_name, secret_values
 from agents_magic.tools._tool import Tool, ToolError
 from agents_magic.tools.builtin._config import Settings, settings
 

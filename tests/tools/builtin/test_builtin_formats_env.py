@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import Box
 
-from agents_magic.sinks import _redact
+from agents_magic import _secrets
 from agents_magic.tools import ToolError
 from agents_magic.tools.builtin import BUILTINS
 
@@ -70,7 +70,7 @@ def test_env_vars_refuses_a_name_a_workflow_later_uses_as_its_key(monkeypatch: p
     monkeypatch.setenv("PROVIDER_CRED_X", "value-of-the-key-1234")
     tool = BUILTINS["env_vars"](names=["PROVIDER_CRED_X"])
     assert tool()["variables"]["PROVIDER_CRED_X"] == "value-of-the-key-1234"
-    monkeypatch.setattr(_redact, "_watched", {"PROVIDER_CRED_X"})
+    monkeypatch.setattr(_secrets, "_watched", {"PROVIDER_CRED_X"})
     with pytest.raises(ToolError, match="holds a secret"):
         tool()
 

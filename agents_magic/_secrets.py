@@ -1,4 +1,6 @@
-"""Keep secrets out of what sinks persist, and turn event payloads into plain, bounded JSON.
+"""The secrets this process knows, kept out of everything shown or written; and event payloads
+as plain, bounded JSON. Used by the engine (errors, replies, checkpoints), the stores and the
+sinks alike, so it sits below all of them.
 
 The engine never puts an API key into an event (it stays inside ``engine._llm.Target``), but
 prompts, replies, inputs and error texts are user- and provider-controlled, so everything a

@@ -70,11 +70,19 @@ class Step:
         self.memory: NodeMemoryIO | None = None  # set for a node with memory
         self.tool_calls: list[dict[str, Any]] = []  # ToolCalled.record() of each tool call
         self.prompt = ""  # the rendered prompt, and the reply so far: a failed node shows them
-        self.response = ""
+        self.reply_parts: list[str] = []  # the reply so far, as streamed (joined when read)
         # What executes the node, as events, rows and views name it.
         self.provider, self.model = ((self.target.provider, self.target.model) if self.target
                                      else ("sandbox", "python") if node.kind == "code" else ("", ""))
         self.started = time.time()
+
+    @property
+    def response(self) -> str:
+        return "".join(self.reply_parts)
+
+    @response.setter
+    def response(self, text: str) -> None:
+        self.reply_parts = [text]
 
     def paid(self, completion: _llm.Completion) -> None:
         """Count a finished call at once, so budgets and closing events see it."""
@@ -193,7 +201,7 @@ def _token_sink(step: Step) -> Callable[[str], None] | None:
         return None
 
     def on_token(text: str) -> None:
-        step.response += text  # what a node that then fails had said
+        step.reply_parts.append(text)  # what a node that then fails had said
         run.emit(TokenDelta(run.run_id, node_id, text, item))
 
     return on_token

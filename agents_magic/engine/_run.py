@@ -179,7 +179,7 @@ class _Facts:
         for edge in spec.edges:
             if edge.loop is not None:
                 self.loop_exits.setdefault(edge.loop.exit_to, []).append(edge.from_)
-        self.memory = _memory.plans(workflow) if any(n.memory for n in spec.nodes) else {}
+        self.memory = _memory.plans(workflow)
 
 
 class _NodeFunction:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import inspect
 from collections.abc import Callable
@@ -25,13 +24,14 @@ class Settings(BaseModel):
 
 def settings(tool: str, model: type[S], config: dict[str, Any]) -> S:
     """``config`` validated as ``model``; every problem is reported at once."""
+    from agents_magic.config._validate import did_you_mean
+
     known = list(model.model_fields)
     problems = []
     for key in config:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
-            problems.append(f"unknown config key `{key}`{hint}")
+            hint = did_you_mean(key, known) or f"known: {', '.join(known)}"
+            problems.append(f"unknown config key `{key}` ({hint})")
     if not problems:
         try:
             return model(**config)
@@ -47,7 +47,7 @@ def arguments_checked(tool: Tool) -> Tool:
     (missing, unknown and mistyped arguments, values outside a ``Literal``), by pydantic's
     ``validate_call`` over a stand-in, so that nothing the tool itself raises is mistaken for a
     bad argument."""
-    from pydantic import ValidationError, validate_call
+    from pydantic import validate_call
 
     function = tool.function
     check = validate_call(functools.wraps(function)(lambda *args, **kwargs: (args, kwargs)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import math
 import os
 import shlex
@@ -61,10 +60,11 @@ class Runner:
         if name in NEVER:
             return f"`{name}` cannot be allowed: it {NEVER[name]}"
         if name not in RULES:
-            close = difflib.get_close_matches(name, list(RULES), n=1)
-            hint = f"did you mean `{close[0]}`? " if close else ""
+            from agents_magic.config._validate import did_you_mean
+
+            hint = did_you_mean(name, RULES)
             return (f"`{name}` has no argument rules, so it cannot be allowed "
-                    f"({hint}programs with rules: {', '.join(RULES)})")
+                    f"({hint + ' ' if hint else ''}programs with rules: {', '.join(RULES)})")
         path = shutil.which(name, path=SAFE_PATH)
         if path is None:
             return f"`{name}` is not installed (looked in {SAFE_PATH})"

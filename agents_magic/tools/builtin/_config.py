@@ -56,9 +56,7 @@ def arguments_checked(tool: Tool) -> Tool:
         try:
             return check(**arguments)
         except ValidationError as error:
-            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
-                             for e in error.errors())
-            raise ToolArgumentsError(f"invalid arguments for `{tool.name}`: {said}") from None
+            raise ToolArgumentsError.of(tool.name, error) from None
 
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)

@@ -67,7 +67,7 @@ def sql_query(**config: Any) -> Tool:
         run = _sqlite
 
     def query(sql: str) -> dict[str, Any]:
-        if not isinstance(sql, str) or not sql.strip():
+        if not sql.strip():
             raise ToolArgumentsError("the query must be a non-empty string")
         columns, rows, more = run(target, sql, cfg)
         return _result(columns, rows, more, cfg)

@@ -72,6 +72,13 @@ def arguments_checked(tool: Tool) -> Tool:
     return dataclasses.replace(tool, function=call)
 
 
+def arguments(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """A built-in tool's argument schema: an object of ``properties``, ``required`` ones named,
+    no others accepted."""
+    return {"type": "object", "properties": properties,
+            **({"required": list(required)} if required else {}), "additionalProperties": False}
+
+
 def clip(text: str, limit: int) -> tuple[str, bool]:
     """``text`` cut to ``limit`` characters, and whether it was cut."""
     return (text, False) if len(text) <= limit else (text[:limit], True)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolError
-from agents_magic.tools.builtin._config import Settings, os_errors, settings
+from agents_magic.tools.builtin._config import Settings, arguments, os_errors, settings
 from agents_magic.tools.builtin._confine import Roots
 
 
@@ -95,8 +95,7 @@ def yaml_parse(**config: Any) -> Tool:
 
 def _parser(name: str, language: str, cfg: ParseSettings, parse: Any) -> Tool:
     return Tool(name, f"Parse {language} text (at most {cfg.max_chars} characters) into data.",
-                {"type": "object", "properties": {"text": {"type": "string"}},
-                 "required": ["text"], "additionalProperties": False},
+                arguments({"text": {"type": "string"}}, "text"),
                 parse)
 
 
@@ -127,9 +126,9 @@ def dataframe_to_csv(**config: Any) -> Tool:
 
     writes = f" Can write it to a file inside {', '.join(roots.roots)}." if roots else ""
     return Tool("dataframe_to_csv", f"Turn records (a list of objects) into CSV text.{writes}",
-                {"type": "object", "properties": {
+                arguments({
                     "records": {"type": "array", "items": {"type": "object"}},
                     "path": {"type": "string", "description": "optional file to write"},
                     "overwrite": {"type": "boolean"}},
-                 "required": ["records"], "additionalProperties": False},
+                    "records"),
                 to_csv)

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, os_errors, settings
+from agents_magic.tools.builtin._config import Settings, arguments, os_errors, settings
 from agents_magic.tools.builtin._confine import Place, Roots
 from agents_magic.tools.builtin._rules import NEVER, RULES, Rule
 
@@ -254,10 +254,10 @@ def shell(**config: Any) -> Tool:
         return await runner.run(argv[0], argv[1:], cwd)
 
     return Tool("shell", _description(runner, "Run one command line, e.g. `grep -rn TODO src`."),
-                {"type": "object", "properties": {
+                arguments({
                     "command": {"type": "string"},
                     "cwd": {"type": "string", "description": "working directory (default: the first root)"}},
-                 "required": ["command"], "additionalProperties": False},
+                    "command"),
                 run)
 
 
@@ -270,9 +270,9 @@ def process(**config: Any) -> Tool:
         return await runner.run(program, list(args or ()), cwd)
 
     return Tool("process", _description(runner, "Run one program with a list of arguments."),
-                {"type": "object", "properties": {
+                arguments({
                     "program": {"type": "string"},
                     "args": {"type": "array", "items": {"type": "string"}},
                     "cwd": {"type": "string", "description": "working directory (default: the first root)"}},
-                 "required": ["program"], "additionalProperties": False},
+                    "program"),
                 run)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentsMagicError
 from ..tools._tool import ToolArgumentsError, ToolError
+from ._llm import remember
 from .events import TOOL_SUMMARY_CHARS, ToolCalled, ToolStarted
 
 if TYPE_CHECKING:
@@ -118,8 +119,6 @@ class ToolLoop:
             if fatal:
                 raise ToolFailedError("; ".join(f"tool `{o.call.name}` failed: {o.fatal}"
                                                 for o in fatal))
-            from ._llm import remember
-
             remember(self.step.run.cache, completion)  # the turn was acted on: replayable
 
     async def _run(self, call: ToolCall) -> _Outcome:

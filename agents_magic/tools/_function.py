@@ -165,9 +165,7 @@ def from_function(function: Callable[..., Any], *, name: str | None = None,
         try:
             checked = model.model_validate(dict(arguments))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise ToolArgumentsError(f"invalid arguments for `{name}`: {problems}") from None
+            raise ToolArgumentsError.of(name, exc) from None
         return {**{k: getattr(checked, k) for k in type(checked).model_fields}, **bound}
 
     if inspect.iscoroutinefunction(function):

@@ -19,6 +19,14 @@ class ToolArgumentsError(ToolError):
     """The arguments do not fit the tool's schema: the model's mistake, always sent back to it
     (whatever the tool's ``on_error``) so it can correct the call."""
 
+    @classmethod
+    def of(cls, tool: str, error: Any) -> ToolArgumentsError:
+        """``tool``'s arguments refused by pydantic (a ``ValidationError``), each problem named
+        by where it is."""
+        said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
+                         for e in error.errors())
+        return cls(f"invalid arguments for `{tool}`: {said}")
+
 
 @dataclass(frozen=True)
 class Tool:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import inspect
 from collections.abc import Callable
@@ -25,13 +24,14 @@ class Settings(BaseModel):
 
 def settings(tool: str, model: type[S], config: dict[str, Any]) -> S:
     """``config`` validated as ``model``; every problem is reported at once."""
+    from agents_magic.config._validate import did_you_mean
+
     known = list(model.model_fields)
     problems = []
     for key in config:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
-            problems.append(f"unknown config key `{key}`{hint}")
+            hint = did_you_mean(key, known) or f"known: {', '.join(known)}"
+            problems.append(f"unknown config key `{key}` ({hint})")
     if not problems:
         try:
             return model(**config)
@@ -47,7 +47,7 @@ def arguments_checked(tool: Tool) -> Tool:
     (missing, unknown and mistyped arguments, values outside a ``Literal``), by pydantic's
     ``validate_call`` over a stand-in, so that nothing the tool itself raises is mistaken for a
     bad argument."""
-    from pydantic import ValidationError, validate_call
+    from pydantic import validate_call
 
     function = tool.function
     check = validate_call(functools.wraps(function)(lambda *args, **kwargs: (args, kwargs)))
@@ -56,9 +56,7 @@ def arguments_checked(tool: Tool) -> Tool:
         try:
             return check(**arguments)
         except ValidationError as error:
-            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
-                             for e in error.errors())
-            raise ToolArgumentsError(f"invalid arguments for `{tool.name}`: {said}") from None
+            raise ToolArgumentsError.of(tool.name, error) from None
 
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
@@ -72,6 +70,13 @@ def arguments_checked(tool: Tool) -> Tool:
         args, kwargs = validated(arguments)
         return function(*args, **kwargs)
     return dataclasses.replace(tool, function=call)
+
+
+def arguments(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """A built-in tool's argument schema: an object of ``properties``, ``required`` ones named,
+    no others accepted."""
+    return {"type": "object", "properties": properties,
+            **({"required": list(required)} if required else {}), "additionalProperties": False}
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:

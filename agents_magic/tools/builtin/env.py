@@ -6,7 +6,7 @@ from typing import Any
 
 from agents_magic._secrets import is_secret_name, secret_values
 from agents_magic.tools._tool import Tool, ToolError
-from agents_magic.tools.builtin._config import Settings, settings
+from agents_magic.tools.builtin._config import Settings, arguments, settings
 
 
 class EnvSettings(Settings):
@@ -40,7 +40,5 @@ def env_vars(**config: Any) -> Tool:
 
     return Tool("env_vars",
                 f"Read environment variables: {', '.join(cfg.names)} (missing ones are null).",
-                {"type": "object", "properties": {"names": {
-                    "type": "array", "items": {"type": "string", "enum": cfg.names}}},
-                 "additionalProperties": False},
+                arguments({"names": {"type": "array", "items": {"type": "string", "enum": cfg.names}}}),
                 read)

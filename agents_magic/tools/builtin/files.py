@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, os_errors, settings
+from agents_magic.tools.builtin._config import Settings, arguments, os_errors, settings
 from agents_magic.tools.builtin._confine import _DIR_FLAGS, Place, Roots
 
 MB = 1_000_000
@@ -53,10 +53,10 @@ def file_read(**config: Any) -> Tool:
     return Tool("file_read",
                 f"Read a UTF-8 text file inside {', '.join(roots.roots)} (relative paths start at "
                 f"the first). At most {cfg.max_bytes} bytes per call; use `offset` to read on.",
-                {"type": "object", "properties": {
+                arguments({
                     "path": _path("file to read"),
                     "offset": {"type": "integer", "minimum": 0, "description": "byte to start at"}},
-                 "required": ["path"], "additionalProperties": False},
+                    "path"),
                 read)
 
 
@@ -82,12 +82,12 @@ def file_write(**config: Any) -> Tool:
                 f"Write a UTF-8 text file inside {', '.join(roots.roots)}. mode `create` (default) "
                 "fails if the file exists, `overwrite` replaces it atomically, `append` adds to it. "
                 f"At most {cfg.max_bytes} bytes.",
-                {"type": "object", "properties": {
+                arguments({
                     "path": _path("file to write"),
                     "content": {"type": "string"},
                     "mode": {"type": "string", "enum": ["create", "overwrite", "append"]},
                     "make_dirs": {"type": "boolean", "description": "create missing directories"}},
-                 "required": ["path", "content"], "additionalProperties": False},
+                    "path", "content"),
                 write)
 
 
@@ -137,10 +137,10 @@ def file_move(**config: Any) -> Tool:
     return Tool("file_move",
                 f"Move (rename) a file within {', '.join(roots.roots)}. Fails if the destination "
                 "exists unless overwrite is true.",
-                {"type": "object", "properties": {
+                arguments({
                     "source": _path("file to move"), "destination": _path("new path"),
                     "overwrite": {"type": "boolean"}},
-                 "required": ["source", "destination"], "additionalProperties": False},
+                    "source", "destination"),
                 move)
 
 
@@ -174,8 +174,7 @@ def file_glob(**config: Any) -> Tool:
                 f"List paths inside {', '.join(roots.roots)} matching a glob (`*`, `?`, `[...]`, "
                 f"`**` for any depth). Symbolic links are neither followed nor listed. At most "
                 f"{cfg.max_results} results.",
-                {"type": "object", "properties": {"pattern": {"type": "string"}},
-                 "required": ["pattern"], "additionalProperties": False},
+                arguments({"pattern": {"type": "string"}}, "pattern"),
                 glob)
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, os_errors, settings
+from agents_magic.tools._tool import Tool, ToolError
+from agents_magic.tools.builtin._config import Settings, arguments, os_errors, settings
 from agents_magic.tools.builtin._confine import Roots
 
 
@@ -50,8 +50,6 @@ def _bounded(value: Any, cfg: ParseSettings) -> Any:
 
 
 def _check_size(text: str, cfg: ParseSettings) -> None:
-    if not isinstance(text, str):
-        raise ToolArgumentsError("`text` must be a string")
     if len(text) > cfg.max_chars:
         raise ToolError(f"the text is {len(text)} characters; the limit is {cfg.max_chars}")
 
@@ -97,8 +95,7 @@ def yaml_parse(**config: Any) -> Tool:
 
 def _parser(name: str, language: str, cfg: ParseSettings, parse: Any) -> Tool:
     return Tool(name, f"Parse {language} text (at most {cfg.max_chars} characters) into data.",
-                {"type": "object", "properties": {"text": {"type": "string"}},
-                 "required": ["text"], "additionalProperties": False},
+                arguments({"text": {"type": "string"}}, "text"),
                 parse)
 
 
@@ -113,8 +110,6 @@ def dataframe_to_csv(**config: Any) -> Tool:
                overwrite: bool = False) -> dict[str, Any]:
         import pandas as pd
 
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ToolArgumentsError("`records` must be a list of objects")
         if len(records) > cfg.max_rows:
             raise ToolError(f"{len(records)} records; the limit is {cfg.max_rows}")
         text = pd.DataFrame.from_records(records).to_csv(index=False)
@@ -131,9 +126,9 @@ def dataframe_to_csv(**config: Any) -> Tool:
 
     writes = f" Can write it to a file inside {', '.join(roots.roots)}." if roots else ""
     return Tool("dataframe_to_csv", f"Turn records (a list of objects) into CSV text.{writes}",
-                {"type": "object", "properties": {
+                arguments({
                     "records": {"type": "array", "items": {"type": "object"}},
                     "path": {"type": "string", "description": "optional file to write"},
                     "overwrite": {"type": "boolean"}},
-                 "required": ["records"], "additionalProperties": False},
+                    "records"),
                 to_csv)

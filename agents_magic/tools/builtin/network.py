@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, clip, settings
+from agents_magic.tools.builtin._config import Settings, arguments, clip, settings
 from agents_magic.tools.builtin._hosts import Hosts
 
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -114,11 +114,11 @@ def http_client(**config: Any) -> Tool:
     return Tool("http_client",
                 f"Make an HTTP request ({', '.join(methods)}) and get status and body (at most "
                 f"{cfg.max_bytes} bytes). " + _off_description(hosts),
-                {"type": "object", "properties": {
+                arguments({
                     "url": {"type": "string"}, "method": {"type": "string", "enum": methods},
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                     "body": {"type": "string"}},
-                 "required": ["url"], "additionalProperties": False},
+                    "url"),
                 request)
 
 
@@ -170,9 +170,9 @@ def web_scrape(**config: Any) -> Tool:
 
     return Tool("web_scrape",
                 "Fetch a web page and get its title, visible text and links. " + _off_description(hosts),
-                {"type": "object", "properties": {
+                arguments({
                     "url": {"type": "string"}, "max_links": {"type": "integer", "minimum": 0}},
-                 "required": ["url"], "additionalProperties": False},
+                    "url"),
                 scrape)
 
 
@@ -203,6 +203,5 @@ def web_search(**config: Any) -> Tool:
 
     return Tool("web_search",
                 f"Search the web and get up to {cfg.max_results} results (title, url, snippet).",
-                {"type": "object", "properties": {"query": {"type": "string"}},
-                 "required": ["query"], "additionalProperties": False},
+                arguments({"query": {"type": "string"}}, "query"),
                 search)

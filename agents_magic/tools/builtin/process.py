@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import math
 import os
 import shlex
@@ -22,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, os_errors, settings
+from agents_magic.tools.builtin._config import Settings, arguments, os_errors, settings
 from agents_magic.tools.builtin._confine import Place, Roots
 from agents_magic.tools.builtin._rules import NEVER, RULES, Rule
 
@@ -61,10 +60,11 @@ class Runner:
         if name in NEVER:
             return f"`{name}` cannot be allowed: it {NEVER[name]}"
         if name not in RULES:
-            close = difflib.get_close_matches(name, list(RULES), n=1)
-            hint = f"did you mean `{close[0]}`? " if close else ""
+            from agents_magic.config._validate import did_you_mean
+
+            hint = did_you_mean(name, RULES)
             return (f"`{name}` has no argument rules, so it cannot be allowed "
-                    f"({hint}programs with rules: {', '.join(RULES)})")
+                    f"({hint + ' ' if hint else ''}programs with rules: {', '.join(RULES)})")
         path = shutil.which(name, path=SAFE_PATH)
         if path is None:
             return f"`{name}` is not installed (looked in {SAFE_PATH})"
@@ -254,10 +254,10 @@ def shell(**config: Any) -> Tool:
         return await runner.run(argv[0], argv[1:], cwd)
 
     return Tool("shell", _description(runner, "Run one command line, e.g. `grep -rn TODO src`."),
-                {"type": "object", "properties": {
+                arguments({
                     "command": {"type": "string"},
                     "cwd": {"type": "string", "description": "working directory (default: the first root)"}},
-                 "required": ["command"], "additionalProperties": False},
+                    "command"),
                 run)
 
 
@@ -270,9 +270,9 @@ def process(**config: Any) -> Tool:
         return await runner.run(program, list(args or ()), cwd)
 
     return Tool("process", _description(runner, "Run one program with a list of arguments."),
-                {"type": "object", "properties": {
+                arguments({
                     "program": {"type": "string"},
                     "args": {"type": "array", "items": {"type": "string"}},
                     "cwd": {"type": "string", "description": "working directory (default: the first root)"}},
-                 "required": ["program"], "additionalProperties": False},
+                    "program"),
                 run)

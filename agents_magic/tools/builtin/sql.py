@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import Field
 
 from agents_magic.tools._tool import Tool, ToolArgumentsError, ToolError
-from agents_magic.tools.builtin._config import Settings, clip, settings
+from agents_magic.tools.builtin._config import Settings, arguments, clip, settings
 
 _PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgres+psycopg://")
 _SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -67,7 +67,7 @@ def sql_query(**config: Any) -> Tool:
         run = _sqlite
 
     def query(sql: str) -> dict[str, Any]:
-        if not isinstance(sql, str) or not sql.strip():
+        if not sql.strip():
             raise ToolArgumentsError("the query must be a non-empty string")
         columns, rows, more = run(target, sql, cfg)
         return _result(columns, rows, more, cfg)
@@ -76,9 +76,8 @@ def sql_query(**config: Any) -> Tool:
     return Tool("sql_query",
                 f"Run one read-only SQL query ({engine}) and get its rows. Only reading is "
                 f"possible; at most {cfg.max_rows} rows and {cfg.timeout:g} s per query.",
-                {"type": "object", "properties": {"sql": {"type": "string", "description":
-                                                          "a single SELECT (or WITH … SELECT)"}},
-                 "required": ["sql"], "additionalProperties": False},
+                arguments({"sql": {"type": "string",
+                                   "description": "a single SELECT (or WITH … SELECT)"}}, "sql"),
                 query)
 
 

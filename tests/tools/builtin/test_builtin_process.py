@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import SECRET, Box
@@ -41,7 +42,8 @@ def test_allowed_commands_work(box: Box, sh, proc):
     assert sh(command="cat")["stdout"] == ""  # no stdin: returns at once
 
 
-def test_git_read_only_subcommands(box: Box, sh):
+def _repository(box: Box) -> tuple[Path, list[str]]:
+    """``repo/`` in the root with one commit of ``f.txt``, and the git command line to use it."""
     repo = box.root / "repo"
     repo.mkdir()
     git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=n"]
@@ -49,6 +51,11 @@ def test_git_read_only_subcommands(box: Box, sh):
     (repo / "f.txt").write_text("one\n")
     subprocess.run([*git, "add", "f.txt"], check=True)
     subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    return repo, git
+
+
+def test_git_read_only_subcommands(box: Box, sh):
+    repo, _ = _repository(box)
     assert "first" in sh(command="git log --oneline", cwd="repo")["stdout"]
     (repo / "f.txt").write_text("two\n")
     assert "+two" in sh(command="git diff", cwd="repo")["stdout"]
@@ -200,13 +207,7 @@ def test_sandboxed_interpreters_cannot_run_or_write(box: Box, sh, program: str):
 def test_repository_config_cannot_run_programs(box: Box, sh):
     """A repository the model could have written names programs in its own config (a clean
     filter, fsmonitor, an external diff, a pager): git runs none of them."""
-    repo = box.root / "repo"
-    repo.mkdir()
-    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=n"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (repo / "f.txt").write_text("one\n")
-    subprocess.run([*git, "add", "f.txt"], check=True)
-    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    repo, git = _repository(box)
     for key in ["filter.evil.clean", "filter.evil.smudge", "filter.evil.process", "core.fsmonitor",
                 "diff.external", "diff.evil.textconv", "diff.evil.command", "core.pager", "pager.log"]:
         subprocess.run([*git, "config", key, str(box.marker)], check=True)

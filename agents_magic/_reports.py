@@ -238,10 +238,6 @@ def cost_report(by: str = "provider", since: Any = None, url: str | None = None,
                            sa.func.sum(r.c.cost_usd).label("cost_usd"),
                            sa.func.avg(r.c.duration_ms).label("mean_duration_ms"))
                  .group_by(r.c.workflow))
-        if start is not None:
-            query = query.where(r.c.started_at >= start)
-        if process is not None:
-            query = query.where(r.c.process == process)
         keys = ["workflow"]
     else:
         columns = {"provider": [n.c.provider], "model": [n.c.provider, n.c.model],
@@ -259,11 +255,11 @@ def cost_report(by: str = "provider", since: Any = None, url: str | None = None,
                            sa.func.avg(n.c.duration_ms).label("mean_duration_ms"))
                  .select_from(n.join(r, r.c.run_id == n.c.run_id))
                  .group_by(*columns))
-        if start is not None:
-            query = query.where(r.c.started_at >= start)
-        if process is not None:
-            query = query.where(r.c.process == process)
         keys = [c.name for c in columns]
+    if start is not None:
+        query = query.where(r.c.started_at >= start)
+    if process is not None:
+        query = query.where(r.c.process == process)
     with _store(url).engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]
     frame = pd.DataFrame(rows, columns=[*keys, *(k for k in (

@@ -51,15 +51,19 @@ def load(text_or_path: str | os.PathLike[str], *, line_offset: int = 0, name: st
     """
     text, source = read_source(text_or_path)
     spec, smap = parse_spec(text, line_offset=line_offset, source=source if source != "<string>" else "")
-    from .tools._registry import bind, functions_of
-
     workflow = Workflow(spec, text, source=source, name=name, warnings=unimplemented(spec, smap))
     workflow.source_map = smap
-    workflow.functions = functions_of(tools) if tools is not None else None
-    if any(node.tools for node in spec.nodes):
-        _, problems = bind(spec, smap, workflow.functions)
-        if problems:
-            raise ConfigError(problems, source if source != "<string>" else "")
+    uses_tools = any(node.tools for node in spec.nodes)
+    if not uses_tools and (tools is None or isinstance(tools, Mapping)):
+        workflow.functions = tools  # as functions_of keeps it, without importing the built-in tools
+    else:
+        from .tools._registry import bind, functions_of
+
+        workflow.functions = functions_of(tools) if tools is not None else None
+        if uses_tools:
+            _, problems = bind(spec, smap, workflow.functions)
+            if problems:
+                raise ConfigError(problems, source if source != "<string>" else "")
     workflow.code_lines = {node.id: smap.block_start(("nodes", i, "code"))[0]
                            for i, node in enumerate(spec.nodes) if node.code is not None}
     if workflow.warnings:

@@ -62,6 +62,7 @@ def _print_result(result: Any, as_json: bool) -> None:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return
     print(repr(result))
+    from ._result import _cell
     from .engine.events import execution_label
 
     # A plain table (no pandas import: the CLI stays quick to start).
@@ -72,10 +73,6 @@ def _print_result(result: Any, as_json: bool) -> None:
     widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
     for line in [columns, *rows]:
         print("  ".join(v.rjust(w) for v, w in zip(line, widths)))
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
 
 
 def _run_with_progress(workflow: Any, inputs: dict[str, Any], **options: Any) -> Any:

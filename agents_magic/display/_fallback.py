@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
                              RunStarted, ToolCalled, execution_label)
-from ._html import usd
+from ._html import one_line, usd
 
 MIN_INTERVAL_S = 0.1  # at most ~10 redraws a second, like tqdm
 TICK_S = 1.0  # while a node runs, redraw its elapsed time this often
@@ -85,13 +85,13 @@ def failure_text(event: NodeFailed, limit: int = 300) -> str:
     if error.startswith(f"{event.kind}: "):
         error = error[len(event.kind) + 2:]
     tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
-    return f"{kind_text(event.kind)}{tries}: {_one_line(error, limit)}"
+    return f"{kind_text(event.kind)}{tries}: {one_line(error, limit)}"
 
 
 def tool_text(event: ToolCalled) -> str:
     """One tool call: ``tool lookup(city='Paris') → 2100000 (3 ms)`` or ``… ✗ error``."""
-    args = _one_line(", ".join(f"{k}={v!r}" for k, v in event.arguments.items()), 60)
-    outcome = f"✗ {_one_line(event.error, 80)}" if event.error else f"→ {_one_line(event.result, 60)}"
+    args = one_line(", ".join(f"{k}={v!r}" for k, v in event.arguments.items()), 60)
+    outcome = f"✗ {one_line(event.error, 80)}" if event.error else f"→ {one_line(event.result, 60)}"
     return f"tool {event.tool}({args}) {outcome} ({event.duration_ms:.0f} ms)"
 
 
@@ -151,7 +151,7 @@ class TextProgress:
         elif isinstance(event, NodeRetrying):
             row = self._latest(event.node_id, event.item)
             detail = (f"attempt {event.attempt} failed ({kind_text(event.kind)}: "
-                      f"{_one_line(event.cause, 80)}); retrying in {event.delay_s:.1f}s")
+                      f"{one_line(event.cause, 80)}); retrying in {event.delay_s:.1f}s")
             if row is not None:
                 row.state, row.detail = "retrying", detail
             label = row.label if row is not None else execution_label(event.node_id, event.item)
@@ -279,8 +279,3 @@ def _ipython_display() -> Callable[..., Any]:
     from IPython.display import display
 
     return display
-
-
-def _one_line(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

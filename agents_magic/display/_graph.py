@@ -197,20 +197,17 @@ class WorkflowGraph:
             "loops": sum(e.kind == "loop" or e.back for e in self.edges),
         }
 
-    def _mark_back_edges(self) -> list[str]:
-        """Set ``back`` on edges that close a cycle (depth-first from START, without recursion);
-        return the nodes in discovery order."""
+    def _mark_back_edges(self) -> None:
+        """Set ``back`` on edges that close a cycle (depth-first from START, without recursion)."""
         out: dict[str, list[GEdge]] = {n: [] for n in self.nodes}
         for e in self.edges:
             out[e.src].append(e)
         on_path: set[str] = set()
-        order: list[str] = []
         seen: set[str] = set()
         for root in [START, *self.nodes]:
             if root in seen:
                 continue
             seen.add(root)
-            order.append(root)
             on_path.add(root)
             stack = [(root, iter(out[root]))]
             while stack:
@@ -223,10 +220,8 @@ class WorkflowGraph:
                     e.back = True
                 elif e.dst not in seen:
                     seen.add(e.dst)
-                    order.append(e.dst)
                     on_path.add(e.dst)
                     stack.append((e.dst, iter(out[e.dst])))
-        return order
 
     # -- layout ----------------------------------------------------------------------------
     def layout(self) -> WorkflowGraph:
@@ -252,7 +247,6 @@ class WorkflowGraph:
         forward = [e for e in self.edges if not e.back]
         links = {id(e): Edge(vertex[e.src], vertex[e.dst]) for e in forward}
         left = float(MARGIN)
-        rank: dict[str, int] = {}
         for part in Graph(list(vertex.values()), list(links.values())).C:  # side by side
             sugiyama = SugiyamaLayout(part)
             sugiyama.xspace, sugiyama.yspace = NODE_GAP, LAYER_GAP
@@ -270,7 +264,7 @@ class WorkflowGraph:
             for v in part.sV:
                 nodes[v.data].x = v.view.xy[0] + shift
                 nodes[v.data].y = v.view.xy[1] - v.view.h / 2 + MARGIN
-                rank[v.data] = nodes[v.data].layer = sugiyama.grx[v].rank
+                nodes[v.data].layer = sugiyama.grx[v].rank
             for e in forward:
                 waypoints = sugiyama.ctrls.get(links[id(e)], {})
                 e.path = [e.src]

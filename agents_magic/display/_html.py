@@ -19,6 +19,13 @@ def no_math(body: str, cls: str = "") -> str:
     return f'<div class="{NO_MATH}{" " + cls if cls else ""}">{body}</div>'
 
 
+def one_line(text: object, limit: int) -> str:
+    """``text`` on one line (runs of whitespace become one space), cut to ``limit`` characters
+    with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def usd(value: float) -> str:
     """Dollars as people read them: ``$0``, ``$0.000013``, ``$0.0139``, ``$0.25``, ``$1,234.50``
     (three significant digits below a dollar, so single LLM calls stay visible)."""

@@ -4,6 +4,7 @@ and stored runs."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -172,12 +173,17 @@ class RunDetail:
         nodes = "".join(self._html_node(node) for node in r.get("nodes") or [])
         return f"<div class='am-run-detail {NO_MATH}'>{head}{tables}{nodes}</div>"
 
+    @functools.cached_property
+    def _input_defaults(self) -> dict[str, Any]:
+        """The stored workflow's optional fields and defaults, loaded once for both renderings."""
+        return _defaults(self.run.get("yaml"), self.run.get("workflow"))
+
     def _values(self, title: str) -> dict[str, Any]:
         """Outputs, or the inputs that were given: a stored run's inputs also hold the fields
         left at their defaults, which nobody typed."""
         values = _visible(self.run.get(title))
         if title == "inputs":
-            defaults = _defaults(self.run.get("yaml"), self.run.get("workflow"))
+            defaults = self._input_defaults
             values = {k: v for k, v in values.items() if k not in defaults
                       or not (defaults[k] == v or (defaults[k] is None and v in ("", [], {})))}
         return values

@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from ._fallback import failure_text, kind_text
+from ._html import one_line
 from ..engine.events import (NodeFailed, NodeFinished, NodeRetrying, NodeStarted, RunFinished,
                              RunStarted, TokenDelta, ToolCalled, ToolStarted, execution_label)
 
@@ -79,7 +80,7 @@ class RunState:
         elif isinstance(event, RunFinished):
             self.finished, self.status = event, event.status
             stated = any(n["error"] for n in self.nodes.values())  # a node's error is said once
-            self.error = "" if stated else _short(event.error or "", ERROR_CHARS)
+            self.error = "" if stated else one_line(event.error or "", ERROR_CHARS)
             for node in self.nodes.values():
                 if node["state"] == "pending":
                     node["state"] = "skipped"
@@ -122,7 +123,7 @@ class RunState:
             which = f"{run['label']}: " if run is not None and event.item is not None else ""
             node.update(state="retrying", attempt=event.attempt + 1, text="",
                         retry=f"{kind_text(event.kind)}{wait}",
-                        reason=f"{which}{kind_text(event.kind)}: {_short(event.cause, 120)}")
+                        reason=f"{which}{kind_text(event.kind)}: {one_line(event.cause, 120)}")
 
     def _active_state(self, node_id: str) -> str:
         return "retrying" if self.retrying.get(node_id) else "running"
@@ -248,8 +249,8 @@ PARTS = ("prompt", "response", "outputs", "error")
 
 def _calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tool calls as the detail panel lists them: arguments and result as short text."""
-    return [{"tool": c.get("tool", ""), "arguments": _short(_json_line(c.get("arguments")), 300),
-             "result": _short(_json_line(c.get("result")), 300) if c.get("result") is not None else "",
+    return [{"tool": c.get("tool", ""), "arguments": one_line(_json_line(c.get("arguments")), 300),
+             "result": one_line(_json_line(c.get("result")), 300) if c.get("result") is not None else "",
              "error": c.get("error") or "", "duration_ms": round(float(c.get("duration_ms") or 0), 1),
              "step": c.get("step", 1)} for c in calls]
 
@@ -263,11 +264,6 @@ def _pending(kind: str) -> dict[str, Any]:
 def _no_items() -> dict[str, int]:
     """A map node's item counts before its first item starts."""
     return {"total": 0, "done": 0, "running": 0, "retrying": 0, "failed": 0, "cancelled": 0}
-
-
-def _short(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json(value: Any) -> str:

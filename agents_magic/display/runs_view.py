@@ -10,7 +10,7 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ._assets import asset
-from ._html import esc, no_math, usd
+from ._html import esc, no_math, one_line, usd
 from ._replay import replay
 from .run_view import RunView
 
@@ -134,8 +134,7 @@ def _field(key: str, value: Any) -> str:
         return f"{value / 1000:.2f}s"
     if key == "total_cost":
         return usd(value)
-    text = " ".join(str(value).split())
-    return text if len(text) <= STATIC_TEXT else text[: STATIC_TEXT - 1] + "…"
+    return one_line(value, STATIC_TEXT)
 
 
 def _number(value: Any, scale: float) -> float:

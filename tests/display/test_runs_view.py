@@ -16,10 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
 from am_nb_helpers import two_step  # noqa: E402
 
 
-def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.MonkeyPatch,
-                                                          fake_llm: Any) -> None:
+def _good_then_failed_run(monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> tuple[Any, Any]:
+    """Two stored runs of two_step: one that succeeded, then one whose review failed."""
     from agents_magic import _settings
-    from agents_magic.display.runs_view import RunsBrowser
     from agents_magic.sinks import flush_sinks
 
     monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
@@ -29,6 +28,14 @@ def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.Mo
     fake_llm.configure(rules=[{"match": "Review", "status": 500, "message": "boom"}])
     bad = am.run(wf, {"topic": "x"})
     flush_sinks(kind="store")
+    return good, bad
+
+
+def test_selecting_runs_shows_their_views_and_differences(monkeypatch: pytest.MonkeyPatch,
+                                                          fake_llm: Any) -> None:
+    from agents_magic.display.runs_view import RunsBrowser
+
+    good, bad = _good_then_failed_run(monkeypatch, fake_llm)
 
     browser = RunsBrowser()
     assert [r["run_id"] for r in browser.runs] == [bad.run_id, good.run_id]  # newest first
@@ -54,17 +61,9 @@ def test_the_output_bundle_holds_a_static_picture_of_the_runs_and_their_differen
         monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
     from IPython.core.formatters import DisplayFormatter
 
-    from agents_magic import _settings
     from agents_magic.display.runs_view import RunsBrowser
-    from agents_magic.sinks import flush_sinks
 
-    monkeypatch.setenv("AGENTS_MAGIC_STORE", "1")
-    _settings.reset()
-    wf = am.load(two_step(fake_llm.base_url, max_retries=0))
-    good = am.run(wf, {"topic": "x"})
-    fake_llm.configure(rules=[{"match": "Review", "status": 500, "message": "boom"}])
-    bad = am.run(wf, {"topic": "x"})
-    flush_sinks(kind="store")
+    good, bad = _good_then_failed_run(monkeypatch, fake_llm)
 
     def bundle(browser: RunsBrowser) -> dict[str, Any]:
         data, _ = DisplayFormatter().format(browser)  # what IPython puts in the output

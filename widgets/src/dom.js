@@ -17,3 +17,11 @@ export function usd(value) {
   const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
   return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
 }
+
+/** Runs each handler when its model field changes (`{ graph: f }` on "change:graph"); returns
+ * the function that stops them. */
+export function listen(model, handlers) {
+  const pairs = Object.entries(handlers).map(([field, handler]) => [`change:${field}`, handler]);
+  for (const [event, handler] of pairs) model.on(event, handler);
+  return () => { for (const [event, handler] of pairs) model.off(event, handler); };
+}

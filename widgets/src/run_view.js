@@ -1,7 +1,7 @@
 // The live run view (anywidget ESM; esbuild bundles it into agents_magic/display/static/).
 // Everything drawn comes from synced traits: graph (SVG with data-node groups), status, nodes,
 // totals, details.
-import { el, usd } from "./dom.js";
+import { el, listen, usd } from "./dom.js";
 const ACTIVE = new Set(["running", "retrying"]);
 const STREAM_CHARS = 160; // the tail of a running node's streamed text shown under the graph
 const SYMBOL = {
@@ -259,11 +259,9 @@ function render({ model, el: host }) {
     received = performance.now();
     drawNodes(); drawHeader(); drawStream(); drawDetail(); drawCosts();
   };
-  model.on("change:graph", drawGraph);
-  model.on("change:nodes", onNodes);
-  model.on("change:totals", onNodes);
-  model.on("change:status", drawHeader);
-  model.on("change:details", drawDetail);
+  const unlisten = listen(model, {
+    graph: drawGraph, nodes: onNodes, totals: onNodes, status: drawHeader, details: drawDetail,
+  });
   drawGraph();
   drawHeader();
   drawCosts();
@@ -275,11 +273,7 @@ function render({ model, el: host }) {
   }, 250);
   return () => {
     clearInterval(timer);
-    model.off("change:graph", drawGraph);
-    model.off("change:nodes", onNodes);
-    model.off("change:totals", onNodes);
-    model.off("change:status", drawHeader);
-    model.off("change:details", drawDetail);
+    unlisten();
   };
 }
 

@@ -1,7 +1,7 @@
 // The runs browser (anywidget ESM; esbuild bundles it into agents_magic/display/static/): a
 // filterable, sortable table of stored runs; clicking rows selects one or two, whose run views
 // (child widgets) and comparison appear below.
-import { el, usd } from "./dom.js";
+import { el, listen, usd } from "./dom.js";
 const COLUMNS = [
   ["workflow", "workflow"], ["status", "status"], ["started", "started"],
   ["duration_s", "time (s)"], ["tokens", "tokens"], ["cost", "cost"],
@@ -153,22 +153,16 @@ function render({ model, el: host }) {
   byWorkflow.addEventListener("input", drawTable);
   byStatus.addEventListener("change", drawTable);
   const onViews = () => { drawTable(); drawViews(); };
-  model.on("change:runs", drawTable);
-  model.on("change:selected", drawTable);
-  model.on("change:views", onViews);
-  model.on("change:diff", drawDiff);
-  model.on("change:percentiles", drawPercentiles);
+  const unlisten = listen(model, {
+    runs: drawTable, selected: drawTable, views: onViews, diff: drawDiff, percentiles: drawPercentiles,
+  });
   drawTable();
   drawViews();
   drawDiff();
   drawPercentiles();
   return () => {
     for (const view of shown) view.remove();
-    model.off("change:runs", drawTable);
-    model.off("change:selected", drawTable);
-    model.off("change:views", onViews);
-    model.off("change:diff", drawDiff);
-    model.off("change:percentiles", drawPercentiles);
+    unlisten();
   };
 }
 

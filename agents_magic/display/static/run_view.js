@@ -12,6 +12,13 @@ function usd(value) {
   const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
   return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
 }
+function listen(model, handlers) {
+  const pairs = Object.entries(handlers).map(([field, handler]) => [`change:${field}`, handler]);
+  for (const [event, handler] of pairs) model.on(event, handler);
+  return () => {
+    for (const [event, handler] of pairs) model.off(event, handler);
+  };
+}
 
 // src/run_view.js
 var ACTIVE = /* @__PURE__ */ new Set(["running", "retrying"]);
@@ -272,11 +279,13 @@ function render({ model, el: host }) {
     drawDetail();
     drawCosts();
   };
-  model.on("change:graph", drawGraph);
-  model.on("change:nodes", onNodes);
-  model.on("change:totals", onNodes);
-  model.on("change:status", drawHeader);
-  model.on("change:details", drawDetail);
+  const unlisten = listen(model, {
+    graph: drawGraph,
+    nodes: onNodes,
+    totals: onNodes,
+    status: drawHeader,
+    details: drawDetail
+  });
   drawGraph();
   drawHeader();
   drawCosts();
@@ -291,11 +300,7 @@ function render({ model, el: host }) {
   }, 250);
   return () => {
     clearInterval(timer);
-    model.off("change:graph", drawGraph);
-    model.off("change:nodes", onNodes);
-    model.off("change:totals", onNodes);
-    model.off("change:status", drawHeader);
-    model.off("change:details", drawDetail);
+    unlisten();
   };
 }
 var run_view_default = { render };

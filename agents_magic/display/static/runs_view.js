@@ -12,6 +12,13 @@ function usd(value) {
   const decimals = Math.min(12, 2 - Math.floor(Math.log10(Math.abs(v))));
   return "$" + v.toFixed(decimals).replace(/0+$/, "").replace(/\.$/, "");
 }
+function listen(model, handlers) {
+  const pairs = Object.entries(handlers).map(([field, handler]) => [`change:${field}`, handler]);
+  for (const [event, handler] of pairs) model.on(event, handler);
+  return () => {
+    for (const [event, handler] of pairs) model.off(event, handler);
+  };
+}
 
 // src/runs_view.js
 var COLUMNS = [
@@ -183,22 +190,20 @@ function render({ model, el: host }) {
     drawTable();
     drawViews();
   };
-  model.on("change:runs", drawTable);
-  model.on("change:selected", drawTable);
-  model.on("change:views", onViews);
-  model.on("change:diff", drawDiff);
-  model.on("change:percentiles", drawPercentiles);
+  const unlisten = listen(model, {
+    runs: drawTable,
+    selected: drawTable,
+    views: onViews,
+    diff: drawDiff,
+    percentiles: drawPercentiles
+  });
   drawTable();
   drawViews();
   drawDiff();
   drawPercentiles();
   return () => {
     for (const view of shown) view.remove();
-    model.off("change:runs", drawTable);
-    model.off("change:selected", drawTable);
-    model.off("change:views", onViews);
-    model.off("change:diff", drawDiff);
-    model.off("change:percentiles", drawPercentiles);
+    unlisten();
   };
 }
 var runs_view_default = { render };

@@ -43,9 +43,12 @@ class RunState:
         self.run_started: float | None = None
         self.finished: RunFinished | None = None
         self.error = ""
+        self.changes = 0  # events that can change details() (every kind but streamed tokens)
 
     def apply(self, event: Any) -> None:
         now = self._clock()
+        if not isinstance(event, TokenDelta):
+            self.changes += 1
         if isinstance(event, RunStarted):
             self.status, self.run_started = "running", now
             for n in event.nodes:

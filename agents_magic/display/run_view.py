@@ -122,6 +122,7 @@ class LiveView:
         self._dirty = True
         self._last = -1.0
         self._texts_sent = float("-inf")
+        self._details_of = -1  # state.changes when details were last built
         self._stop = "no"  # no | requested | sent
         self._handle: Any = None
         self._placeholder = handle  # an output shown earlier, which the view replaces
@@ -184,7 +185,9 @@ class LiveView:
         texts = final or now - self._texts_sent >= DETAILS_INTERVAL_S - 1e-6
         with self._lock:
             nodes, totals = self.state.snapshot()
-            details = self.state.details() if texts else None
+            details = None
+            if texts and self.state.changes != self._details_of:  # nothing new: no rebuild
+                details, self._details_of = self.state.details(), self.state.changes
             status = self.state.status
             self._dirty, self._last = False, now
         totals["in_flight"] = _in_flight()

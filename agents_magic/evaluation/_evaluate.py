@@ -115,8 +115,8 @@ def evaluate(workflow: Workflow | str | os.PathLike[str], data: Any, metrics: It
     except (KeyboardInterrupt, asyncio.CancelledError):
         # An interrupt that lands after the last row finished leaves nothing undone.
         status = "cancelled" if len(collected) < total else "succeeded"
-    result.rows = sorted(collected, key=lambda r: (list(plan["variants"]).index(r["variant"]),
-                                                   r["row"], r["repeat"]))
+    order = {name: i for i, name in enumerate(plan["variants"])}
+    result.rows = sorted(collected, key=lambda r: (order[r["variant"]], r["row"], r["repeat"]))
     result.finished_at = _now()
     if status == "succeeded" and all(r["status"] != "succeeded" for r in collected):
         status = "failed"  # not one row ran: the notes under the table say why

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -20,9 +20,6 @@ class RowTask:
     row: int
     repeat: int
     inputs: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 Work = Callable[[RowTask], Awaitable[dict[str, Any]]]

@@ -17,10 +17,10 @@ NEEDS_PLOTLY = "plots need `pip install 'agents_magic[plotly]'`"
 
 
 def percentile_curve(values: list[float]) -> list[float]:
-    """Nearest-rank percentiles 1..100 of ``values`` (sorted once)."""
-    ordered = sorted(values)
-    n = len(ordered)
-    return [ordered[max(1, math.ceil(p / 100 * n)) - 1] for p in CURVE_POINTS] if n else []
+    """Nearest-rank percentiles 1..100 of ``values`` (none when it is empty)."""
+    from ._stats import nearest_ranks
+
+    return nearest_ranks(values, CURVE_POINTS) if values else []
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> set[str]:

@@ -133,11 +133,9 @@ class EvalResult:
             latency = [r["latency_ms"] for r in rows]
             cost = [r["cost_usd"] for r in rows]
             entry["latency_ms_avg"] = sum(latency) / len(latency) if latency else math.nan
-            for p in PERCENTILES:
-                entry[f"latency_ms_p{p}"] = _stats.nearest_rank(latency, p)
+            entry.update(_percentiles("latency_ms", latency))
             entry["cost_usd_avg"] = sum(cost) / len(cost) if cost else math.nan
-            for p in PERCENTILES:
-                entry[f"cost_usd_p{p}"] = _stats.nearest_rank(cost, p)
+            entry.update(_percentiles("cost_usd", cost))
             entry["cost_usd_total"] = sum(cost)
             entry["tokens_avg"] = sum(r["tokens"] for r in rows) / len(rows) if rows else math.nan
             entry["judge_cost_usd"] = sum(r["judge_cost_usd"] for r in rows)
@@ -159,9 +157,7 @@ class EvalResult:
                 entry: dict[str, Any] = {"variant": variant, "node_id": node_id, "executions": len(execs),
                                          "failed": sum(1 for n in execs if n["status"] != "succeeded")}
                 for key in ("latency_ms", "cost_usd"):
-                    values = [n[key] for n in execs]
-                    for p in PERCENTILES:
-                        entry[f"{key}_p{p}"] = _stats.nearest_rank(values, p)
+                    entry.update(_percentiles(key, [n[key] for n in execs]))
                 entry["tokens_avg"] = sum(n["tokens"] for n in execs) / len(execs)
                 out.append(entry)
         return pd.DataFrame(out)
@@ -245,6 +241,8 @@ class EvalResult:
 
     def missed(self, variant: str, action: str | None = None) -> list[str]:
         """The gates ``variant`` missed (of one ``action``), as readable lines."""
+        from ._report import _num
+
         g = self.gates
         if g.empty:
             return []
@@ -309,12 +307,12 @@ class EvalResult:
             display(self.plot())
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
-
-
 def _has_plotly() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("plotly") is not None
 
+
+def _percentiles(key: str, values: list[float]) -> dict[str, float]:
+    """``{key}_p50``, ``_p95``, ``_p99``: nearest-rank, ``values`` sorted once."""
+    return dict(zip((f"{key}_p{p}" for p in PERCENTILES), _stats.nearest_ranks(values, PERCENTILES)))

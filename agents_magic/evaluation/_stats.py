@@ -57,11 +57,16 @@ def _resampled_means(data: np.ndarray, resamples: int, seed: int) -> np.ndarray:
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
     """The nearest-rank percentile: the smallest value with at least ``percent`` % at or below it."""
+    return nearest_ranks(values, (percent,))[0]
+
+
+def nearest_ranks(values: Sequence[float], percents: Sequence[float]) -> list[float]:
+    """:func:`nearest_rank` at each of ``percents``, sorting ``values`` once."""
     ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(percent / 100 * len(ordered)))
-    return float(ordered[rank - 1])
+    n = len(ordered)
+    if not n:
+        return [math.nan] * len(percents)
+    return [float(ordered[max(1, math.ceil(p / 100 * n)) - 1]) for p in percents]
 
 
 def binomial_two_sided(k: int, n: int) -> float:

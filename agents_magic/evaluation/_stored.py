@@ -1,9 +1,12 @@
 """Evaluations kept in the run store: listed as a DataFrame, rebuilt without any call."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ._result import EvalResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def evaluations(workflow: str | None = None, *, last: int | None = None,
